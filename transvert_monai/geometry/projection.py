@@ -49,6 +49,7 @@ __all__ = [
     "ProjectionGeometry",
     "lateral_view",
     "ap_view",
+    "biplanar_views",
     "rotation_matrix",
     "triangulate",
     "view_aligned_axes",
@@ -388,3 +389,29 @@ def view_aligned_frame(
     if not spacing_mm > 0:
         raise ValueError(f"`spacing_mm` must be positive, got {spacing_mm!r}.")
     return frame_affine(view_aligned_axes(lateral, ap), spacing_mm, torch.as_tensor(centre_mm), shape)
+
+
+def biplanar_views(
+    isocentre_mm: Sequence[float] | torch.Tensor,
+    rotation_rad: Sequence[float] | torch.Tensor = (0.0, 0.0, 0.0),
+    translation_mm: Sequence[float] | torch.Tensor = (0.0, 0.0, 0.0),
+    view_angle_rad: float = 0.0,
+    **kwargs: Any,
+) -> tuple[ProjectionGeometry, ProjectionGeometry]:
+    """The lateral and AP views of one acquisition, optionally with a C-arm pose error.
+
+    Both views share the isocentre, the rotation (about the isocentre, see :func:`rotation_matrix`)
+    and the translation; the AP view is further turned by ``view_angle_rad`` about the superior
+    axis, so the two views meet at ``π/2 + view_angle_rad``.
+
+    Args:
+        isocentre_mm: world (RAS) isocentre of both views.
+        rotation_rad: C-arm rotation about the world x, y, z axes.
+        translation_mm: C-arm translation in world mm.
+        view_angle_rad: deviation of the angle between the views from 90°.
+        kwargs: distances and detector of both views (see :class:`ProjectionGeometry`).
+    """
+    iso = tuple(float(x) for x in torch.as_tensor(isocentre_mm, dtype=torch.float64).reshape(3))
+    lat = lateral_view(isocentre_mm=iso, **kwargs).with_pose(rotation_rad, translation_mm)
+    ap = ap_view(isocentre_mm=iso, **kwargs).with_pose((0.0, 0.0, float(view_angle_rad)))
+    return lat, ap.with_pose(rotation_rad, translation_mm)
