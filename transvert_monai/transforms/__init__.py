@@ -1,0 +1,12 @@
+"""MONAI transforms of TransVert (array and dictionary versions), re-exported for bundle configs."""
+
+from __future__ import annotations
+
+from transvert_monai.transforms.drr import *  # noqa: F401,F403
+from transvert_monai.transforms.drr import __all__ as _drr_all
+from transvert_monai.transforms.sample import *  # noqa: F401,F403
+from transvert_monai.transforms.sample import __all__ as _sample_all
+from transvert_monai.transforms.voi import *  # noqa: F401,F403
+from transvert_monai.transforms.voi import __all__ as _voi_all
+
+__all__ = [*_drr_all, *_sample_all, *_voi_all]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from transvert_monai.geometry import ProjectionGeometry, view_aligned_frame
+from transvert_monai.geometry import ProjectionGeometry, view_aligned_frame, world_to_voxel
 from transvert_monai.transforms.drr.functional import line_integrals, patch_origin, patch_pixels
 from transvert_monai.transforms.voi.functional import (
     VOIMode,
@@ -145,6 +145,13 @@ def extract_vertebra_samples(
     if with_target and mask is None:
         raise ValueError("the 3D target needs the vertebra `mask`; pass it or set `with_target=False`.")
     centres = torch.stack([torch.as_tensor(centroids_mm[v], dtype=torch.float64) for v in labels])  # (B, 3)
+    idx = world_to_voxel(affine, centres)
+    outside = [v for v, i in zip(labels, idx) if ((i < -0.5) | (i > torch.tensor(mu.shape) - 0.5)).any()]
+    if outside:
+        raise ValueError(
+            f"the centroids of vertebrae {outside} lie outside the CT's field of view; "
+            "check that the centroid file belongs to this CT and is in world (RAS) millimetres."
+        )
     size = (patch_size, patch_size)
     images, vois, origins, centre_px = [], [], [], []
     for geometry in (lateral, ap):

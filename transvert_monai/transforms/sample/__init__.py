@@ -1,0 +1,8 @@
+"""Per-vertebra training samples: packed 4-channel DRR/VOI input and 3D target."""
+
+from __future__ import annotations
+
+from transvert_monai.transforms.sample.dictionary import ExtractVertebraSamplesd, RandExtractVertebraSamplesd
+from transvert_monai.transforms.sample.functional import VertebraSamples, extract_vertebra_samples, zscore
+
+__all__ = ["ExtractVertebraSamplesd", "RandExtractVertebraSamplesd", "VertebraSamples", "extract_vertebra_samples", "zscore"]

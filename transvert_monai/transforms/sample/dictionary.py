@@ -1,0 +1,251 @@
+"""Per-vertebra training samples from a case dictionary: :class:`ExtractVertebraSamplesd` and its random-pose twin.
+
+Both take one case (CT, vertebra mask, centroids, the vertebrae to use) and return a list with one
+dictionary per vertebra, which MONAI's ``Compose`` and ``list_data_collate`` treat like the output of
+``RandCropByPosNegLabeld``: later transforms see each sample, the loader flattens them into batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import torch
+from monai.data.meta_obj import get_track_meta
+from monai.transforms import MapTransform, RandomizableTransform
+from monai.utils import look_up_option
+
+from transvert_monai.geometry import biplanar_views, grid_centre_mm
+from transvert_monai.keys import TransVertKeys
+from transvert_monai.transforms.drr.array import derived_meta_tensor, draw_pose, sample_range, volume_and_affine
+from transvert_monai.transforms.drr.functional import hu_to_mu
+from transvert_monai.transforms.sample.functional import extract_vertebra_samples
+from transvert_monai.transforms.voi.functional import VOIMode
+
+__all__ = ["ExtractVertebraSamplesd", "RandExtractVertebraSamplesd"]
+
+_K = TransVertKeys
+
+
+class ExtractVertebraSamplesd(MapTransform):
+    """Render, for each vertebra of a case, the packed 4-channel input and the 3D target.
+
+    Reads the CT (HU) under ``ct_key``, the label map under ``mask_key`` (VerSe indices, same grid),
+    the centroids ``{index: world mm}`` under ``centroids_key`` and, if present, the vertebrae to use
+    under ``vertebrae_key`` (default: every vertebra with a centroid). The views are the nominal
+    lateral and AP views with the isocentre at ``isocentre_mm`` (default: the CT grid centre);
+    :class:`RandExtractVertebraSamplesd` perturbs them.
+
+    Each returned sample holds the case's other items (the volumes and centroids dropped) plus:
+
+    * ``image_key``: (4, P, P) ``[lat, lat_voi, ap, ap_voi]``; as a MetaTensor its affine is the
+      lateral patch's detector affine and its meta holds both views (``"lateral_geometry"``,
+      ``"ap_geometry"``), the patch origins and the projected centroids.
+    * ``label_key``: (1, S, S, S) target, values 0 or the VerSe index; as a MetaTensor its affine is
+      the vertebra's view-aligned grid.
+    * ``TransVertKeys.VERTEBRA`` (int) and ``TransVertKeys.CENTROID`` ((3,) world mm).
+
+    Args:
+        keys: unused by the logic beyond MONAI's key checks; pass the CT key.
+        ct_key, mask_key, centroids_key, vertebrae_key: input items.
+        image_key, label_key: output items.
+        patch_size: patch side in detector pixels (default 64).
+        target_size: target side in voxels (default 64).
+        target_spacing_mm: target voxel size (default 1.5 mm; see :mod:`..sample.functional`).
+        detector_spacing_mm: detector pixel size (default 1.8 mm = 1.5 mm × magnification 1.2).
+        detector_size_px: detector (rows, cols); only fixes the pixel grid the patches are aligned to.
+        source_to_detector_mm, source_to_isocentre_mm: the cone-beam distances.
+        isocentre_mm: world isocentre; default the CT grid centre.
+        mu_water_per_mm: attenuation of water (``hu_to_mu``).
+        voi_mode: ``"disc"`` (C2V), ``"body"`` (B2V), ``"vertebra"`` (V2V) or ``"none"``.
+        voi_radius_px: disc radius.
+        body_mask_key: optional item with a vertebral-body label map for ``"body"``.
+        with_target: crop the targets (False at inference on DRRs without ground truth).
+        allow_missing_keys: as MONAI.
+
+    Raises:
+        ValueError: unknown ``voi_mode``; bad sizes.
+        KeyError: a required item is missing.
+    """
+
+    def __init__(
+        self,
+        keys: Any = _K.CT.value,
+        ct_key: str = _K.CT.value,
+        mask_key: str = _K.MASK.value,
+        centroids_key: str = _K.CENTROIDS.value,
+        vertebrae_key: str = _K.VERTEBRAE.value,
+        image_key: str = _K.IMAGE.value,
+        label_key: str = _K.LABEL.value,
+        patch_size: int = 64,
+        target_size: int = 64,
+        target_spacing_mm: float = 1.5,
+        detector_spacing_mm: float = 1.8,
+        detector_size_px: Sequence[int] = (512, 512),
+        source_to_detector_mm: float = 1800.0,
+        source_to_isocentre_mm: float = 1500.0,
+        isocentre_mm: Sequence[float] | None = None,
+        mu_water_per_mm: float = 0.02,
+        voi_mode: VOIMode | str = VOIMode.DISC,
+        voi_radius_px: float = 1.0,
+        body_mask_key: str | None = None,
+        with_target: bool = True,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.ct_key, self.mask_key, self.centroids_key, self.vertebrae_key = ct_key, mask_key, centroids_key, vertebrae_key
+        self.image_key, self.label_key, self.body_mask_key = image_key, label_key, body_mask_key
+        for name, value in (("patch_size", patch_size), ("target_size", target_size)):
+            if int(value) != value or value <= 0:
+                raise ValueError(f"`{name}` must be a positive whole number of pixels/voxels, got {value!r}.")
+        if not target_spacing_mm > 0:
+            raise ValueError(f"`target_spacing_mm` must be positive, got {target_spacing_mm!r}.")
+        if not mu_water_per_mm > 0:
+            raise ValueError(f"`mu_water_per_mm` must be positive, got {mu_water_per_mm!r}.")
+        self.voi_mode = look_up_option(voi_mode, VOIMode)
+        self.patch_size, self.target_size, self.target_spacing_mm = int(patch_size), int(target_size), float(target_spacing_mm)
+        self.voi_radius_px, self.mu_water_per_mm, self.with_target = float(voi_radius_px), float(mu_water_per_mm), with_target
+        self.isocentre_mm = isocentre_mm
+        self.view_kwargs = {
+            "source_to_detector_mm": source_to_detector_mm,
+            "source_to_isocentre_mm": source_to_isocentre_mm,
+            "detector_size_px": tuple(detector_size_px),
+            "detector_spacing_mm": detector_spacing_mm,
+        }
+        biplanar_views((0.0, 0.0, 0.0), **self.view_kwargs)  # validate distances and detector now
+
+    def _require(self, d: Mapping, key: str, role: str) -> Any:
+        if key not in d:
+            raise KeyError(f"key '{key}' ({role}) is not in the data; it holds {sorted(map(str, d))}.")
+        return d[key]
+
+    def extract(self, data: Mapping[Hashable, Any], pose: Mapping[str, Any] | None = None) -> list[dict[Hashable, Any]]:
+        """The samples of one case with the C-arm pose ``pose`` (rotation_rad, translation_mm, view_angle_rad)."""
+        ct, affine = volume_and_affine(self._require(data, self.ct_key, "the CT in HU"), type(self).__name__)
+        centroids = self._require(data, self.centroids_key, "the vertebral centroids")
+        if not isinstance(centroids, Mapping):
+            raise TypeError(
+                f"'{self.centroids_key}' must hold {{VerSe index: world mm}}, got {type(centroids).__name__}; "
+                "load the centroid file with `transvert_monai.transforms.LoadCentroidsd`."
+            )
+        centroids = {int(k): torch.as_tensor(v, dtype=torch.float64) for k, v in centroids.items()}
+        mask = None
+        if self.with_target or self.voi_mode in (VOIMode.BODY, VOIMode.VERTEBRA):
+            mask, mask_affine = volume_and_affine(self._require(data, self.mask_key, "the vertebra mask"), type(self).__name__)
+            if mask.shape != ct.shape or not torch.allclose(mask_affine, affine, atol=1e-3):
+                raise ValueError(
+                    f"the mask (shape {tuple(mask.shape)}) and the CT (shape {tuple(ct.shape)}) must share one voxel grid; "
+                    "resample the mask onto the CT (e.g. with `ResampleToMatchd`, mode 'nearest')."
+                )
+        body = None
+        if self.body_mask_key is not None and self.body_mask_key in data:
+            body = volume_and_affine(data[self.body_mask_key], type(self).__name__)[0]
+        labels = [int(v) for v in data.get(self.vertebrae_key, sorted(centroids))]
+        pose = pose or {}
+        iso = self.isocentre_mm if self.isocentre_mm is not None else grid_centre_mm(affine, ct.shape)
+        lateral, ap = biplanar_views(
+            iso,
+            pose.get("rotation_rad", (0.0, 0.0, 0.0)),
+            pose.get("translation_mm", (0.0, 0.0, 0.0)),
+            pose.get("view_angle_rad", 0.0),
+            **self.view_kwargs,
+        )
+        samples = extract_vertebra_samples(
+            hu_to_mu(ct.to(torch.float32), self.mu_water_per_mm),
+            affine,
+            centroids,
+            lateral,
+            ap,
+            mask=mask,
+            labels=labels,
+            patch_size=self.patch_size,
+            target_size=self.target_size,
+            target_spacing_mm=self.target_spacing_mm,
+            voi_mode=self.voi_mode,
+            voi_radius_px=self.voi_radius_px,
+            body_mask=body,
+            with_target=self.with_target,
+        )
+        dropped = {self.ct_key, self.mask_key, self.centroids_key, self.vertebrae_key, self.body_mask_key}
+        shared = {k: v for k, v in data.items() if k not in dropped}
+        track = get_track_meta()
+        out = []
+        for i, label in enumerate(samples.labels):
+            item = dict(shared)
+            item[_K.VERTEBRA.value] = label
+            item[_K.CENTROID.value] = centroids[label].to(torch.float32)
+            image = samples.image[i]
+            if track:
+                image_affine = lateral.detector_affine()
+                image_affine[:3, 3] += image_affine[:3, :2] @ samples.patch_origin_px[i, 0]
+                image = derived_meta_tensor(
+                    image,
+                    image_affine,
+                    data.get(self.ct_key),
+                    {
+                        "lateral_geometry": lateral.to_dict(),
+                        "ap_geometry": ap.to_dict(),
+                        "patch_origin_px": samples.patch_origin_px[i].tolist(),
+                        "centroid_px": samples.centroid_px[i].tolist(),
+                        _K.POSE.value: dict(pose),
+                    },
+                )
+            item[self.image_key] = image
+            if samples.label is not None:
+                target = samples.label[i]
+                item[self.label_key] = derived_meta_tensor(target, samples.target_affine[i], data.get(self.mask_key)) if track else target
+            out.append(item)
+        return out
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> list[dict[Hashable, Any]]:  # type: ignore[override]
+        return self.extract(data)
+
+
+class RandExtractVertebraSamplesd(RandomizableTransform, ExtractVertebraSamplesd):
+    """:class:`ExtractVertebraSamplesd` with a random C-arm pose, one per case and call.
+
+    :meth:`randomize` draws a rotation uniform in ``±rotation_range_rad`` about each world axis
+    (about the isocentre), a translation uniform in ``±translation_range_mm``, and a view-angle error
+    uniform in ``±view_angle_range_rad`` (the AP view turned about the superior axis); all vertebrae,
+    both views and the targets share them. Then the deterministic extraction runs with that pose, so
+    a sample is reproducible from its seed.
+
+    Args:
+        rotation_range_rad: half-range about x, y, z (one number or three); default 0.05 rad ≈ 3°.
+        translation_range_mm: half-range along x, y, z; default 20 mm.
+        view_angle_range_rad: default 0.03 rad ≈ 1.7°.
+        prob: probability of perturbing the pose.
+        kwargs: the arguments of :class:`ExtractVertebraSamplesd`.
+    """
+
+    def __init__(
+        self,
+        rotation_range_rad: float | Sequence[float] = 0.05,
+        translation_range_mm: float | Sequence[float] = 20.0,
+        view_angle_range_rad: float = 0.03,
+        prob: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        ExtractVertebraSamplesd.__init__(self, **kwargs)
+        RandomizableTransform.__init__(self, prob)
+        self.rotation_range_rad = sample_range(rotation_range_rad, "rotation_range_rad")
+        self.translation_range_mm = sample_range(translation_range_mm, "translation_range_mm")
+        if not view_angle_range_rad >= 0:
+            raise ValueError(f"`view_angle_range_rad` must be non-negative, got {view_angle_range_rad!r}.")
+        self.view_angle_range_rad = float(view_angle_range_rad)
+        self.pose: dict[str, Any] = {}
+
+    def set_random_state(self, seed: int | None = None, state: Any = None) -> RandExtractVertebraSamplesd:
+        super().set_random_state(seed, state)
+        return self
+
+    def randomize(self, data: Any = None) -> None:
+        """Draw the pose of this call."""
+        super().randomize(None)
+        self.pose = draw_pose(
+            self.R, self.rotation_range_rad, self.translation_range_mm, self.view_angle_range_rad, self._do_transform
+        )
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> list[dict[Hashable, Any]]:  # type: ignore[override]
+        self.randomize()
+        return self.extract(data, self.pose)
