@@ -161,3 +161,22 @@ INVALID_INIT = [
 def test_bad_parameters_fail_at_construction(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ExtractVertebraSamplesd(**kwargs)
+
+
+def test_fixed_pose_in_the_data_is_applied(case):
+    from transvert_monai.transforms import with_fixed_poses
+
+    items = with_fixed_poses([case], poses_per_item=2, seed=0, rotation_range_rad=0.1)
+    assert items[0][K.POSE.value]["rotation_rad"] == [0.0, 0.0, 0.0]  # the first pose is nominal
+    posed = ExtractVertebraSamplesd(**SMALL)(items[1])
+    assert posed[0][K.IMAGE.value].meta[K.POSE.value] == items[1][K.POSE.value]
+    assert not torch.equal(posed[0][K.IMAGE.value], ExtractVertebraSamplesd(**SMALL)(case)[0][K.IMAGE.value])
+    again = with_fixed_poses([case], poses_per_item=2, seed=0, rotation_range_rad=0.1)
+    assert again[1][K.POSE.value] == items[1][K.POSE.value]
+
+
+def test_max_samples_draws_a_seeded_subset_of_vertebrae(case):
+    kwargs = dict(max_samples=1, **SMALL)
+    picks = {RandExtractVertebraSamplesd(**kwargs).set_random_state(s)(case)[0][K.VERTEBRA.value] for s in range(8)}
+    assert picks == {20, 21}
+    assert len(RandExtractVertebraSamplesd(**kwargs).set_random_state(0)(case)) == 1

@@ -4,5 +4,13 @@ from __future__ import annotations
 
 from transvert_monai.transforms.sample.dictionary import ExtractVertebraSamplesd, RandExtractVertebraSamplesd
 from transvert_monai.transforms.sample.functional import VertebraSamples, extract_vertebra_samples, zscore
+from transvert_monai.transforms.sample.poses import with_fixed_poses
 
-__all__ = ["ExtractVertebraSamplesd", "RandExtractVertebraSamplesd", "VertebraSamples", "extract_vertebra_samples", "zscore"]
+__all__ = [
+    "ExtractVertebraSamplesd",
+    "RandExtractVertebraSamplesd",
+    "VertebraSamples",
+    "extract_vertebra_samples",
+    "with_fixed_poses",
+    "zscore",
+]

@@ -60,6 +60,8 @@ class ExtractVertebraSamplesd(MapTransform):
         voi_mode: ``"disc"`` (C2V), ``"body"`` (B2V), ``"vertebra"`` (V2V) or ``"none"``.
         voi_radius_px: disc radius.
         body_mask_key: optional item with a vertebral-body label map for ``"body"``.
+        pose_key: optional item with a fixed C-arm pose ``{"rotation_rad", "translation_mm", "view_angle_rad"}``
+            (e.g. drawn once for a validation set by :func:`draw_poses`); the random twin ignores it.
         with_target: crop the targets (False at inference on DRRs without ground truth).
         allow_missing_keys: as MONAI.
 
@@ -89,10 +91,12 @@ class ExtractVertebraSamplesd(MapTransform):
         voi_mode: VOIMode | str = VOIMode.DISC,
         voi_radius_px: float = 1.0,
         body_mask_key: str | None = None,
+        pose_key: str = _K.POSE.value,
         with_target: bool = True,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
+        self.pose_key = pose_key
         self.ct_key, self.mask_key, self.centroids_key, self.vertebrae_key = ct_key, mask_key, centroids_key, vertebrae_key
         self.image_key, self.label_key, self.body_mask_key = image_key, label_key, body_mask_key
         for name, value in (("patch_size", patch_size), ("target_size", target_size)):
@@ -119,7 +123,9 @@ class ExtractVertebraSamplesd(MapTransform):
             raise KeyError(f"key '{key}' ({role}) is not in the data; it holds {sorted(map(str, d))}.")
         return d[key]
 
-    def extract(self, data: Mapping[Hashable, Any], pose: Mapping[str, Any] | None = None) -> list[dict[Hashable, Any]]:
+    def extract(
+        self, data: Mapping[Hashable, Any], pose: Mapping[str, Any] | None = None, labels: Sequence[int] | None = None
+    ) -> list[dict[Hashable, Any]]:
         """The samples of one case with the C-arm pose ``pose`` (rotation_rad, translation_mm, view_angle_rad)."""
         ct, affine = volume_and_affine(self._require(data, self.ct_key, "the CT in HU"), type(self).__name__)
         centroids = self._require(data, self.centroids_key, "the vertebral centroids")
@@ -140,8 +146,8 @@ class ExtractVertebraSamplesd(MapTransform):
         body = None
         if self.body_mask_key is not None and self.body_mask_key in data:
             body = volume_and_affine(data[self.body_mask_key], type(self).__name__)[0]
-        labels = [int(v) for v in data.get(self.vertebrae_key, sorted(centroids))]
-        pose = pose or {}
+        labels = [int(v) for v in (labels if labels is not None else data.get(self.vertebrae_key, sorted(centroids)))]
+        pose = dict(pose or {})
         iso = self.isocentre_mm if self.isocentre_mm is not None else grid_centre_mm(affine, ct.shape)
         lateral, ap = biplanar_views(
             iso,
@@ -166,7 +172,7 @@ class ExtractVertebraSamplesd(MapTransform):
             body_mask=body,
             with_target=self.with_target,
         )
-        dropped = {self.ct_key, self.mask_key, self.centroids_key, self.vertebrae_key, self.body_mask_key}
+        dropped = {self.ct_key, self.mask_key, self.centroids_key, self.vertebrae_key, self.body_mask_key, self.pose_key}
         shared = {k: v for k, v in data.items() if k not in dropped}
         track = get_track_meta()
         out = []
@@ -198,7 +204,7 @@ class ExtractVertebraSamplesd(MapTransform):
         return out
 
     def __call__(self, data: Mapping[Hashable, Any]) -> list[dict[Hashable, Any]]:  # type: ignore[override]
-        return self.extract(data)
+        return self.extract(data, data.get(self.pose_key))
 
 
 class RandExtractVertebraSamplesd(RandomizableTransform, ExtractVertebraSamplesd):
@@ -215,6 +221,7 @@ class RandExtractVertebraSamplesd(RandomizableTransform, ExtractVertebraSamplesd
         translation_range_mm: half-range along x, y, z; default 20 mm.
         view_angle_range_rad: default 0.03 rad ≈ 1.7°.
         prob: probability of perturbing the pose.
+        max_samples: at most this many vertebrae per call, drawn at random (None: all); bounds the batch.
         kwargs: the arguments of :class:`ExtractVertebraSamplesd`.
     """
 
@@ -224,9 +231,14 @@ class RandExtractVertebraSamplesd(RandomizableTransform, ExtractVertebraSamplesd
         translation_range_mm: float | Sequence[float] = 20.0,
         view_angle_range_rad: float = 0.03,
         prob: float = 1.0,
+        max_samples: int | None = None,
         **kwargs: Any,
     ) -> None:
         ExtractVertebraSamplesd.__init__(self, **kwargs)
+        if max_samples is not None and (int(max_samples) != max_samples or max_samples <= 0):
+            raise ValueError(f"`max_samples` must be a positive whole number or None, got {max_samples!r}.")
+        self.max_samples = max_samples
+        self.labels: list[int] | None = None
         RandomizableTransform.__init__(self, prob)
         self.rotation_range_rad = sample_range(rotation_range_rad, "rotation_range_rad")
         self.translation_range_mm = sample_range(translation_range_mm, "translation_range_mm")
@@ -240,12 +252,16 @@ class RandExtractVertebraSamplesd(RandomizableTransform, ExtractVertebraSamplesd
         return self
 
     def randomize(self, data: Any = None) -> None:
-        """Draw the pose of this call."""
+        """Draw the pose of this call and, with ``max_samples``, its vertebrae (``data``: the vertebra list)."""
         super().randomize(None)
         self.pose = draw_pose(
             self.R, self.rotation_range_rad, self.translation_range_mm, self.view_angle_range_rad, self._do_transform
         )
+        self.labels = None
+        if data is not None and self.max_samples is not None and len(data) > self.max_samples:
+            self.labels = sorted(int(v) for v in self.R.choice(list(data), self.max_samples, replace=False))
 
     def __call__(self, data: Mapping[Hashable, Any]) -> list[dict[Hashable, Any]]:  # type: ignore[override]
-        self.randomize()
-        return self.extract(data, self.pose)
+        centroids = data.get(self.centroids_key)
+        self.randomize(data.get(self.vertebrae_key, sorted(centroids) if isinstance(centroids, Mapping) else None))
+        return self.extract(data, self.pose, self.labels)
