@@ -1,0 +1,268 @@
+"""Vertebra centroids: our centroid JSON, VerSe centroid files, and centres of mass of a mask.
+
+All centroids are world coordinates in millimetres, RAS, as ``MetaTensor.affine`` defines them
+(DESIGN §2). Our file format::
+
+    {"coordinate_system": "RAS", "units": "mm",
+     "source": "verse_body_centroid" | "mask_centre_of_mass",
+     "centroids": {"20": [x, y, z], ...}}
+
+keys are VerSe indices as strings. ``verse_body_centroid`` means the vertebral-body centroid
+annotated by VerSe; ``mask_centre_of_mass`` the centre of mass of the vertebra's mask voxels.
+
+A VerSe centroid file (``*_seg-subreg_ctd.json``, ``verseXXX_ctd.json``) is a list whose first entry
+``{"direction": ["P", "I", "R"]}`` names the axis codes of the voxel grid its coordinates refer to:
+the image reoriented to those codes (axes permuted and flipped only, spacing unchanged). The
+following entries ``{"label": 20, "X": .., "Y": .., "Z": ..}`` are continuous voxel indices on that
+grid. Labels above 28 (the subregion centroids of ``seg-subreg`` files) are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.config import NdarrayOrTensor
+from monai.utils import StrEnum, look_up_option
+from nibabel import orientations
+from scipy import ndimage
+
+from transvert_monai.data.atomic import write_json_atomic
+from transvert_monai.data.labels import VALID_VERTEBRA_LABELS, is_vertebra_label, label_to_name
+from transvert_monai.geometry import as_affine, voxel_to_world
+
+__all__ = [
+    "CentroidSource",
+    "as_label_array",
+    "compute_centroids",
+    "read_verse_centroids",
+    "write_centroids",
+    "read_centroids",
+]
+
+
+class CentroidSource(StrEnum):
+    """Where a centroid comes from (the ``source`` field of a centroid JSON)."""
+
+    VERSE_BODY_CENTROID = "verse_body_centroid"
+    MASK_CENTRE_OF_MASS = "mask_centre_of_mass"
+
+
+def as_label_array(mask: NdarrayOrTensor, *, name: str = "mask") -> np.ndarray:
+    """Return a label map as a 3D integer numpy array (a leading channel of size 1 is dropped).
+
+    Raises:
+        ValueError: if it is not 3D or holds non-integer values.
+    """
+    arr = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    if arr.ndim == 4 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 3:
+        raise ValueError(f"`{name}` must be a 3D label map (X, Y, Z) or (1, X, Y, Z), got shape {arr.shape}.")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.array_equal(arr, np.round(arr)):
+            raise ValueError(f"`{name}` must hold integer labels, got non-integer values of dtype {arr.dtype}.")
+        arr = arr.astype(np.int64)
+    return arr
+
+
+def compute_centroids(
+    mask: NdarrayOrTensor, affine: torch.Tensor | Sequence, labels: Iterable[int] | None = None
+) -> dict[int, torch.Tensor]:
+    """Centre of mass of each label's voxels, in world millimetres through ``affine``.
+
+    Args:
+        mask: label map (X, Y, Z) or (1, X, Y, Z), integer values.
+        affine: 4×4 voxel → world (RAS mm) map of ``mask``.
+        labels: labels to compute; default every non-zero label present.
+
+    Returns:
+        ``{label: float64 tensor (3,)}`` in world mm, sorted by label.
+
+    Raises:
+        ValueError: if ``mask`` is not a 3D integer label map, ``affine`` is unusable, or a requested
+            label has no voxel.
+    """
+    arr = as_label_array(mask)
+    aff = as_affine(affine)
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"`mask` labels must be non-negative, got minimum {arr.min()}.")
+    boxes = ndimage.find_objects(arr)
+    present = [i + 1 for i, box in enumerate(boxes) if box is not None]
+    wanted = sorted(present if labels is None else {int(x) for x in labels})
+    out: dict[int, torch.Tensor] = {}
+    for label in wanted:
+        box = boxes[label - 1] if 0 < label <= len(boxes) else None
+        if box is None:
+            raise ValueError(
+                f"Label {label} has no voxel in the mask (labels present: {present}); "
+                "drop it from `labels` or check the mask."
+            )
+        # centre of mass inside the label's bounding box, shifted back to whole-grid indices
+        ijk = np.nonzero(arr[box] == label)
+        offset = np.array([s.start for s in box], dtype=np.float64)
+        centre = np.array([axis.mean() for axis in ijk], dtype=np.float64) + offset
+        out[label] = voxel_to_world(aff, torch.from_numpy(centre))
+    return out
+
+
+def _verse_entries(path: Path) -> tuple[list[str], list[dict]]:
+    """Read a VerSe centroid file and check its layout; return the direction codes and the entries."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"VerSe centroid file {path} is not valid JSON: {err}.") from None
+    if not isinstance(data, list) or not data:
+        raise ValueError(
+            f"VerSe centroid file {path} must be a non-empty JSON list "
+            f"([{{\"direction\": [...]}}, {{\"label\": .., \"X\": .., \"Y\": .., \"Z\": ..}}, ...]), "
+            f"got {type(data).__name__}."
+        )
+    first = data[0]
+    if not isinstance(first, dict) or "direction" not in first:
+        raise ValueError(
+            f"VerSe centroid file {path} has no direction entry: its first item must be "
+            f"{{\"direction\": [\"P\", \"I\", \"R\"]}} (axis codes of the grid of the coordinates), got {first!r}. "
+            "Older VerSe 2019 releases lack it; use the re-released VerSe files (github.com/anjany/verse)."
+        )
+    direction = first["direction"]
+    if not isinstance(direction, (list, tuple)) or len(direction) != 3:
+        raise ValueError(f"VerSe centroid file {path}: direction must list 3 axis codes, got {direction!r}.")
+    return [str(c) for c in direction], data[1:]
+
+
+def read_verse_centroids(
+    path: str | os.PathLike, image_affine: torch.Tensor | Sequence, image_shape: Sequence[int]
+) -> dict[int, torch.Tensor]:
+    """Read a VerSe centroid JSON and return the vertebral-body centroids in world mm.
+
+    The coordinates are voxel indices of the image reoriented to the file's ``direction`` codes. They
+    are mapped back to the image's own voxel indices with nibabel orientations (the image's closest
+    axis codes from its affine; a flipped axis maps index ``k`` to ``shape - 1 - k``), then to world
+    mm through the affine. Only vertebra labels 1–25 and 28 are returned.
+
+    Args:
+        path: the VerSe ``*_ctd.json`` file.
+        image_affine: 4×4 voxel → world (RAS mm) affine of the CT (or mask) it annotates.
+        image_shape: spatial shape (X, Y, Z) of that image.
+
+    Returns:
+        ``{VerSe index: float64 tensor (3,)}`` world mm, sorted by label.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if the file layout is wrong (not a list, no direction entry, bad axis codes,
+            an entry without label/X/Y/Z, a label given twice) or the affine is unusable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"VerSe centroid file {path} does not exist.")
+    aff = as_affine(image_affine, name="image_affine")
+    shape = [int(s) for s in image_shape]
+    if len(shape) != 3:
+        raise ValueError(f"`image_shape` must be the 3 spatial sizes, got {tuple(image_shape)}.")
+    direction, entries = _verse_entries(path)
+    try:
+        file_ornt = orientations.axcodes2ornt(direction)
+    except ValueError as err:
+        raise ValueError(f"VerSe centroid file {path}: direction {direction!r} is not 3 axis codes: {err}.") from None
+    if np.isnan(file_ornt).any() or sorted(file_ornt[:, 0].tolist()) != [0.0, 1.0, 2.0]:
+        raise ValueError(f"VerSe centroid file {path}: direction {direction!r} must use 3 of L/R, A/P, S/I.")
+    # image axis i goes to file axis transform[i, 0], flipped when transform[i, 1] == -1
+    transform = orientations.ornt_transform(orientations.io_orientation(aff.numpy()), file_ornt)
+    out: dict[int, torch.Tensor] = {}
+    for n, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or "label" not in entry:
+            raise ValueError(f"VerSe centroid file {path}: entry {n} has no 'label': {entry!r}.")
+        try:
+            label = int(entry["label"])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"VerSe centroid file {path}: entry {n} has a non-integer label {entry['label']!r}."
+            ) from None
+        if label not in VALID_VERTEBRA_LABELS:
+            continue  # subregion centroids (labels > 40) and sacrum/coccyx
+        missing = [k for k in ("X", "Y", "Z") if k not in entry]
+        if missing:
+            raise ValueError(f"VerSe centroid file {path}: entry {n} (label {label}) lacks {missing}: {entry!r}.")
+        if label in out:
+            raise ValueError(f"VerSe centroid file {path}: label {label} is given twice.")
+        file_ijk = [float(entry["X"]), float(entry["Y"]), float(entry["Z"])]
+        ijk = torch.empty(3, dtype=torch.float64)
+        for axis in range(3):
+            target, flip = int(transform[axis, 0]), transform[axis, 1]
+            value = file_ijk[target]
+            ijk[axis] = shape[axis] - 1 - value if flip < 0 else value
+        out[label] = voxel_to_world(aff, ijk)
+    return dict(sorted(out.items()))
+
+
+def write_centroids(
+    path: str | os.PathLike, centroids: Mapping[int, torch.Tensor | Sequence[float]], source: CentroidSource | str
+) -> Path:
+    """Write centroids (world RAS mm) in our centroid JSON format, atomically.
+
+    Raises:
+        ValueError: for an unknown ``source``, a non-vertebra label or a non-finite coordinate.
+    """
+    source = look_up_option(source, CentroidSource)
+    body: dict[str, list[float]] = {}
+    for label, xyz in sorted(centroids.items()):
+        if not is_vertebra_label(int(label)):
+            raise ValueError(f"Centroid label {label!r} is not a VerSe vertebra label (1–25 or 28).")
+        values = [float(v) for v in torch.as_tensor(xyz, dtype=torch.float64).reshape(-1).tolist()]
+        if len(values) != 3 or not all(math.isfinite(v) for v in values):
+            raise ValueError(f"Centroid of {label_to_name(int(label))} must be 3 finite mm values, got {values}.")
+        body[str(int(label))] = values
+    data = {"coordinate_system": "RAS", "units": "mm", "source": str(source), "centroids": body}
+    return write_json_atomic(path, data)
+
+
+def read_centroids(path: str | os.PathLike) -> dict[int, torch.Tensor]:
+    """Read our centroid JSON: ``{VerSe index: float64 tensor (3,)}`` world RAS mm.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if the file is not in our format (see the module docstring); the message names
+            the file and the problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Centroid file {path} does not exist; write it with `transvert-prepare` or "
+            "`transvert_monai.data.write_centroids`."
+        )
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Centroid file {path} is not valid JSON: {err}.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("centroids"), dict):
+        raise ValueError(
+            f"Centroid file {path} must be a JSON object with a 'centroids' object "
+            "({\"coordinate_system\": \"RAS\", \"units\": \"mm\", \"centroids\": {\"20\": [x, y, z]}}). "
+            "A VerSe centroid list is read with `read_verse_centroids`."
+        )
+    if data.get("coordinate_system", "RAS") != "RAS" or data.get("units", "mm") != "mm":
+        raise ValueError(
+            f"Centroid file {path} must hold RAS millimetres, got coordinate_system="
+            f"{data.get('coordinate_system')!r}, units={data.get('units')!r}."
+        )
+    out: dict[int, torch.Tensor] = {}
+    for key, xyz in data["centroids"].items():
+        try:
+            label = int(key)
+        except ValueError:
+            raise ValueError(f"Centroid file {path}: key {key!r} is not a VerSe index string such as \"20\".") from None
+        if not is_vertebra_label(label):
+            raise ValueError(f"Centroid file {path}: label {label} is not a VerSe vertebra label (1–25 or 28).")
+        if not isinstance(xyz, list) or len(xyz) != 3 or not all(isinstance(v, (int, float)) for v in xyz):
+            raise ValueError(f"Centroid file {path}: label {label} must map to [x, y, z] in mm, got {xyz!r}.")
+        out[label] = torch.tensor(xyz, dtype=torch.float64)
+    return dict(sorted(out.items()))
