@@ -12,6 +12,7 @@ from transvert_monai.transforms.drr.array import (
 )
 from transvert_monai.transforms.drr.dictionary import RandRenderDRRd, RenderDRRd
 from transvert_monai.transforms.drr.functional import (
+    AttenuationVolume,
     DRROutput,
     hu_to_mu,
     line_integrals,
@@ -21,6 +22,7 @@ from transvert_monai.transforms.drr.functional import (
 )
 
 __all__ = [
+    "AttenuationVolume",
     "DRROutput",
     "RandRenderDRR",
     "RandRenderDRRd",

@@ -106,6 +106,8 @@ class RenderDRR(Transform):
         mu_water_per_mm: linear attenuation of water (see :func:`hu_to_mu`).
         output: ``"line_integral"`` or ``"beer_lambert"``.
         patch_size: render only a (rows, cols) window around the projection of ``centre_mm`` given at call time.
+        plane_binning: CT planes averaged per ray sample (1: plain Joseph; 2, the default, halves the
+            cost with NCC > 0.9999 against exact ray paths; see ``AttenuationVolume``).
 
     Raises:
         ValueError: bad view name or geometry values.
@@ -128,8 +130,12 @@ class RenderDRR(Transform):
         mu_water_per_mm: float = 0.02,
         output: DRROutput | str = DRROutput.LINE_INTEGRAL,
         patch_size: Sequence[int] | None = None,
+        plane_binning: int = 2,
     ) -> None:
         self.view = look_up_option(view, View)
+        if int(plane_binning) != plane_binning or plane_binning < 1:
+            raise ValueError(f"`plane_binning` must be a whole number ≥ 1, got {plane_binning!r}.")
+        self.plane_binning = int(plane_binning)
         self.output = look_up_option(output, DRROutput)
         if not mu_water_per_mm > 0:
             raise ValueError(f"`mu_water_per_mm` must be positive, got {mu_water_per_mm!r}.")
@@ -184,7 +190,7 @@ class RenderDRR(Transform):
             size = self.patch_size
             origin = patch_origin(geometry.project(torch.as_tensor(centre_mm, dtype=torch.float64)[None])[0], size)
         mu = hu_to_mu(volume.to(torch.float32), self.mu_water_per_mm)
-        image = render_drr(mu, affine, geometry, patch_pixels(origin, size), self.output)[None]
+        image = render_drr(mu, affine, geometry, patch_pixels(origin, size), self.output, self.plane_binning)[None]
         out_affine = geometry.detector_affine()
         out_affine[:3, 3] += out_affine[:3, :2] @ origin
         if not get_track_meta():

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from transvert_monai.geometry import ProjectionGeometry, view_aligned_frame, world_to_voxel
-from transvert_monai.transforms.drr.functional import line_integrals, patch_origin, patch_pixels
+from transvert_monai.transforms.drr.functional import AttenuationVolume, patch_origin, patch_pixels
 from transvert_monai.transforms.voi.functional import (
     VOIMode,
     approximate_body_mask,
@@ -93,7 +93,7 @@ def _voi(
 
 
 def extract_vertebra_samples(
-    mu: torch.Tensor,
+    mu: torch.Tensor | AttenuationVolume,
     affine: torch.Tensor,
     centroids_mm: Mapping[int, torch.Tensor],
     lateral: ProjectionGeometry,
@@ -107,11 +107,12 @@ def extract_vertebra_samples(
     voi_radius_px: float = 1.0,
     body_mask: torch.Tensor | None = None,
     with_target: bool = True,
+    plane_binning: int = 2,
 ) -> VertebraSamples:
     """Render the training (or evaluation) samples of the given vertebrae.
 
     Args:
-        mu: (X, Y, Z) linear attenuation per mm (``hu_to_mu`` of the CT).
+        mu: (X, Y, Z) linear attenuation per mm (``hu_to_mu`` of the CT), or a prepared ``AttenuationVolume``.
         affine: 4×4 voxel → world (RAS mm) map shared by ``mu``, ``mask`` and ``body_mask``.
         centroids_mm: {VerSe index: (3,) world centroid}; the centroid places the VOI disc and the target.
         lateral: lateral view (with its pose).
@@ -126,6 +127,8 @@ def extract_vertebra_samples(
         body_mask: optional (X, Y, Z) label map of vertebral bodies for ``"body"``; without it the
             body is approximated (see ``approximate_body_mask``).
         with_target: also crop the 3D targets.
+        plane_binning: CT planes averaged per ray sample (see ``AttenuationVolume``); ignored when
+            ``mu`` is already an ``AttenuationVolume``.
 
     Returns:
         :class:`VertebraSamples`.
@@ -145,8 +148,9 @@ def extract_vertebra_samples(
     if with_target and mask is None:
         raise ValueError("the 3D target needs the vertebra `mask`; pass it or set `with_target=False`.")
     centres = torch.stack([torch.as_tensor(centroids_mm[v], dtype=torch.float64) for v in labels])  # (B, 3)
+    volume = mu if isinstance(mu, AttenuationVolume) else AttenuationVolume(mu, affine, plane_binning)
     idx = world_to_voxel(affine, centres)
-    outside = [v for v, i in zip(labels, idx) if ((i < -0.5) | (i > torch.tensor(mu.shape) - 0.5)).any()]
+    outside = [v for v, i in zip(labels, idx) if ((i < -0.5) | (i > torch.tensor(volume.shape) - 0.5)).any()]
     if outside:
         raise ValueError(
             f"the centroids of vertebrae {outside} lie outside the CT's field of view; "
@@ -158,7 +162,7 @@ def extract_vertebra_samples(
         rc = geometry.project(centres)  # (B, 2)
         origin = patch_origin(rc, size)
         pixels = patch_pixels(origin, size)  # (B, P, P, 2)
-        images.append(zscore(line_integrals(mu, affine, geometry.source_mm, geometry.pixel_to_world(pixels))))
+        images.append(zscore(volume.line_integrals(geometry.source_mm, geometry.pixel_to_world(pixels))))
         vois.append(
             torch.stack(
                 [
