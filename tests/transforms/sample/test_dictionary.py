@@ -180,3 +180,17 @@ def test_max_samples_draws_a_seeded_subset_of_vertebrae(case):
     picks = {RandExtractVertebraSamplesd(**kwargs).set_random_state(s)(case)[0][K.VERTEBRA.value] for s in range(8)}
     assert picks == {20, 21}
     assert len(RandExtractVertebraSamplesd(**kwargs).set_random_state(0)(case)) == 1
+
+
+def test_prepared_attenuation_is_reused_but_follows_voxel_edits_and_affine_changes(case):
+    from transvert_monai.transforms import RandWorldScaled
+
+    t = ExtractVertebraSamplesd(**SMALL)
+    first = t(case)[0][K.IMAGE.value]
+    assert torch.equal(t(case)[0][K.IMAGE.value], first)
+    case[K.CT.value].as_tensor()[0, 10:70, 10:40, 2:38] += 300.0  # in place: the cache must notice
+    edited = t(case)[0][K.IMAGE.value]
+    assert not torch.equal(edited, first)
+    assert torch.equal(edited, ExtractVertebraSamplesd(**SMALL)(case)[0][K.IMAGE.value])
+    scaled = RandWorldScaled([K.CT.value, K.MASK.value], scale_range=0.2).set_random_state(0)(case)
+    assert torch.equal(t(scaled)[0][K.IMAGE.value], ExtractVertebraSamplesd(**SMALL)(scaled)[0][K.IMAGE.value])

@@ -18,6 +18,7 @@ length inside the box. Voxels outside the grid count as air.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from enum import Enum
 
@@ -95,6 +96,12 @@ class AttenuationVolume:
         self.affine = as_affine(affine)
         self.plane_binning = int(plane_binning)
         self._stacks: dict[int, torch.Tensor] = {}
+
+    def with_affine(self, affine: torch.Tensor) -> AttenuationVolume:
+        """The same voxels (and cached plane stacks) placed in the world by another affine."""
+        other = copy.copy(self)
+        other.affine = as_affine(affine)
+        return other
 
     @property
     def shape(self) -> tuple[int, int, int]:

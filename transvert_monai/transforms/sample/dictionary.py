@@ -18,7 +18,7 @@ from monai.utils import look_up_option
 from transvert_monai.geometry import biplanar_views, grid_centre_mm
 from transvert_monai.keys import TransVertKeys
 from transvert_monai.transforms.drr.array import derived_meta_tensor, draw_pose, sample_range, volume_and_affine
-from transvert_monai.transforms.drr.functional import hu_to_mu
+from transvert_monai.transforms.drr.functional import AttenuationVolume, hu_to_mu
 from transvert_monai.transforms.sample.functional import extract_vertebra_samples
 from transvert_monai.transforms.voi.functional import VOIMode
 
@@ -116,6 +116,7 @@ class ExtractVertebraSamplesd(MapTransform):
         if int(plane_binning) != plane_binning or plane_binning < 1:
             raise ValueError(f"`plane_binning` must be a whole number ≥ 1, got {plane_binning!r}.")
         self.plane_binning = int(plane_binning)
+        self._prepared: tuple[tuple, AttenuationVolume] | None = None
         self.view_kwargs = {
             "source_to_detector_mm": source_to_detector_mm,
             "source_to_isocentre_mm": source_to_isocentre_mm,
@@ -128,6 +129,19 @@ class ExtractVertebraSamplesd(MapTransform):
         if key not in d:
             raise KeyError(f"key '{key}' ({role}) is not in the data; it holds {sorted(map(str, d))}.")
         return d[key]
+
+    def _attenuation(self, ct: torch.Tensor, affine: torch.Tensor) -> AttenuationVolume:
+        """μ of the CT with its plane stacks, reused while the same, unmodified CT array comes back.
+
+        A cached dataset hands the same CT tensor to every call, so the HU → μ conversion and the plane
+        stacks are built once per case instead of once per sample. The key holds the storage address,
+        shape, strides and in-place version counter of the array; the world placement (affine) is not
+        part of it, since the stacks depend only on the voxels.
+        """
+        key = (ct.device, ct.data_ptr(), tuple(ct.shape), ct.stride(), ct._version, self.mu_water_per_mm)
+        if self._prepared is None or self._prepared[0] != key:
+            self._prepared = (key, AttenuationVolume(hu_to_mu(ct, self.mu_water_per_mm), affine, self.plane_binning))
+        return self._prepared[1].with_affine(affine)
 
     def extract(
         self, data: Mapping[Hashable, Any], pose: Mapping[str, Any] | None = None, labels: Sequence[int] | None = None
@@ -163,7 +177,7 @@ class ExtractVertebraSamplesd(MapTransform):
             **self.view_kwargs,
         )
         samples = extract_vertebra_samples(
-            hu_to_mu(ct.to(torch.float32), self.mu_water_per_mm),
+            self._attenuation(ct, affine),
             affine,
             centroids,
             lateral,

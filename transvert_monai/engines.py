@@ -1,0 +1,280 @@
+"""Training engine of TransVert: a conditional LSGAN trainer (paper §2.1, Eq. 2–3).
+
+MONAI's ``GanTrainer`` generates from noise and its ``AdversarialTrainer`` shows the generator's
+*input* to the discriminator as "real", so neither fits a 2D→3D generator judged against its 3D
+target; :class:`TransVertTrainer` is a small :class:`monai.engines.Trainer` in the shape of
+``SupervisedTrainer``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from monai.engines.trainer import Trainer
+from monai.engines.utils import IterationEvents, default_metric_cmp_fn, default_prepare_batch
+from monai.inferers import Inferer, SimpleInferer
+from monai.transforms import Transform
+from monai.utils import IgniteInfo, min_version, optional_import
+from monai.utils.enums import StrEnum
+from torch.optim.optimizer import Optimizer
+from torch.utils.data import DataLoader
+
+from transvert_monai.keys import TransVertKeys
+from transvert_monai.losses import TransVertDiscriminatorLoss, TransVertGeneratorLoss
+
+if TYPE_CHECKING:
+    from ignite.engine import Engine, EventEnum
+    from ignite.metrics import Metric
+else:
+    Engine, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine")
+    Metric, _ = optional_import("ignite.metrics", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Metric")
+    EventEnum, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "EventEnum")
+
+__all__ = ["TransVertTrainer", "TransVertLossKeys"]
+
+logger = logging.getLogger(__name__)
+
+
+class TransVertLossKeys(StrEnum):
+    """Scalar losses :class:`TransVertTrainer` puts in ``engine.state.output``."""
+
+    LOSS = "loss"  #: generator total ``L_G`` (what ``StatsHandler``/``EarlyStopHandler`` usually watch)
+    G_LOSS = "g_loss"  #: generator total ``L_G``, same value as ``loss``
+    D_LOSS = "d_loss"  #: discriminator loss ``L_D`` (NaN when ``adversarial=False``)
+    L1_LOSS = "l1_loss"  #: unweighted mean absolute error ``mean|G(x) − y|``, for monitoring
+
+
+class TransVertTrainer(Trainer):
+    """Trainer of TransVert and its discriminator: per iteration one D step, then one G step.
+
+    One iteration on a batch ``{image: (B, 4, H, W), label: (B, 1, H, W, W)}``:
+
+    1. ``pred = G(image)`` (through ``inferer``);
+    2. D step (if ``adversarial``): ``d_loss = d_loss_function(D(label), D(pred.detach()))``,
+       backward and ``d_optimizer.step()``; the generator gets no gradient from it;
+    3. G step: ``loss = loss_function(pred, label, D(pred))`` with the updated D (or
+       ``loss_function(pred, label)`` without the adversarial part), backward and
+       ``optimizer.step()``. D's parameters are not frozen for it (toggling ``requires_grad`` breaks
+       a DDP-wrapped D), so its backward also fills D's ``.grad``; they are cleared by the next D
+       step's ``zero_grad`` and never reach ``d_optimizer.step()``.
+
+    ``engine.state.output`` then holds ``image``, ``label``, ``pred`` (:class:`TransVertKeys`) and
+    the detached scalars ``loss`` (= ``g_loss``), ``g_loss``, ``d_loss``, ``l1_loss``
+    (:class:`TransVertLossKeys`); with ``decollate=True`` it is decollated per sample like
+    ``SupervisedTrainer``'s, so ``from_engine(["loss"], first=True)`` works in handlers.
+    ``CheckpointSaver`` can save ``network``, ``discriminator``, ``optimizer`` and ``d_optimizer``
+    (attributes of the same names). ``IterationEvents`` fire around the G step as in
+    ``SupervisedTrainer``.
+
+    Args:
+        device: device to run on.
+        max_epochs: total number of epochs.
+        train_data_loader: loader of batch dicts with ``image`` and ``label``.
+        network: the generator (e.g. :class:`~transvert_monai.networks.TransVert`).
+        optimizer: optimizer of ``network``.
+        discriminator: the discriminator (e.g. :class:`~transvert_monai.networks.TransVertDiscriminator`),
+            returning a patch map or a list of them; required when ``adversarial``.
+        d_optimizer: optimizer of ``discriminator``; required when ``adversarial``.
+        loss_function: ``(pred, label[, d_fake_outputs]) -> loss``. Defaults to
+            :class:`~transvert_monai.losses.TransVertGeneratorLoss` (α_G = 10, α_D = 0.1).
+        d_loss_function: ``(d_real_outputs, d_fake_outputs) -> loss``. Defaults to
+            :class:`~transvert_monai.losses.TransVertDiscriminatorLoss`.
+        adversarial: train with the adversarial component (paper's full model). ``False`` gives a
+            plain L1 trainer; ``discriminator`` and ``d_optimizer`` may then be None and are ignored.
+        epoch_length: iterations per epoch. Defaults to ``len(train_data_loader)``.
+        non_blocking: asynchronous host→device copies where possible.
+        prepare_batch: ``(batch, device, non_blocking, **to_kwargs) -> (image, label)``; defaults to
+            MONAI's ``default_prepare_batch`` (keys ``image``, ``label``).
+        iteration_update: replaces :meth:`_iteration` if given.
+        inferer: runs the generator forward. Defaults to ``SimpleInferer()``.
+        postprocessing: transforms applied to the output after each iteration.
+        key_train_metric: key metric attached to the engine (``{name: ignite Metric}``).
+        additional_metrics: further metrics.
+        metric_cmp_fn: compares the key metric with the best so far.
+        train_handlers: handlers to attach (``StatsHandler``, ``CheckpointSaver``, ``ValidationHandler``...).
+        amp: mixed precision on CUDA (one ``GradScaler`` shared by both optimizers). Defaults to False.
+        event_names: extra events to register.
+        event_to_attr: event to ``engine.state`` attribute map.
+        decollate: decollate the output per sample after the iteration. Defaults to True.
+        optim_set_to_none: ``zero_grad(set_to_none=...)`` for both optimizers.
+        to_kwargs: extra arguments of ``prepare_batch``'s tensor conversion.
+        amp_kwargs: arguments of ``torch.autocast("cuda")``.
+
+    Raises:
+        ValueError: when ``adversarial`` is True but ``discriminator`` or ``d_optimizer`` is missing.
+
+    Example::
+
+        g, d = TransVert(), TransVertDiscriminator()
+        trainer = TransVertTrainer(
+            device=torch.device("cpu"), max_epochs=10, train_data_loader=loader,
+            network=g, optimizer=torch.optim.Adam(g.parameters(), 1e-4),
+            discriminator=d, d_optimizer=torch.optim.Adam(d.parameters(), 1e-4),
+            train_handlers=[StatsHandler(output_transform=from_engine(["loss"], first=True))],
+        )
+        trainer.run()
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device,
+        max_epochs: int,
+        train_data_loader: Iterable | DataLoader,
+        network: torch.nn.Module,
+        optimizer: Optimizer,
+        discriminator: torch.nn.Module | None = None,
+        d_optimizer: Optimizer | None = None,
+        loss_function: Callable | None = None,
+        d_loss_function: Callable | None = None,
+        adversarial: bool = True,
+        epoch_length: int | None = None,
+        non_blocking: bool = False,
+        prepare_batch: Callable = default_prepare_batch,
+        iteration_update: Callable[[Engine, Any], Any] | None = None,
+        inferer: Inferer | None = None,
+        postprocessing: Transform | None = None,
+        key_train_metric: dict[str, Metric] | None = None,
+        additional_metrics: dict[str, Metric] | None = None,
+        metric_cmp_fn: Callable = default_metric_cmp_fn,
+        train_handlers: Sequence | None = None,
+        amp: bool = False,
+        event_names: list[str | EventEnum | type[EventEnum]] | None = None,
+        event_to_attr: dict | None = None,
+        decollate: bool = True,
+        optim_set_to_none: bool = False,
+        to_kwargs: dict | None = None,
+        amp_kwargs: dict | None = None,
+    ) -> None:
+        if adversarial and (discriminator is None or d_optimizer is None):
+            raise ValueError(
+                "TransVertTrainer with `adversarial=True` needs `discriminator` and `d_optimizer` "
+                f"(got discriminator={type(discriminator).__name__}, d_optimizer={type(d_optimizer).__name__}); "
+                "pass both (e.g. transvert_monai.networks.TransVertDiscriminator and an Adam over its parameters) "
+                "or set `adversarial=False` for plain L1 training."
+            )
+        super().__init__(
+            device=device,
+            max_epochs=max_epochs,
+            data_loader=train_data_loader,
+            epoch_length=epoch_length,
+            non_blocking=non_blocking,
+            prepare_batch=prepare_batch,
+            iteration_update=iteration_update,
+            postprocessing=postprocessing,
+            key_metric=key_train_metric,
+            additional_metrics=additional_metrics,
+            metric_cmp_fn=metric_cmp_fn,
+            handlers=train_handlers,
+            amp=amp,
+            event_names=event_names,
+            event_to_attr=event_to_attr,
+            decollate=decollate,
+            to_kwargs=to_kwargs,
+            amp_kwargs=amp_kwargs,
+        )
+        self.network = network
+        self.optimizer = optimizer
+        self.discriminator = discriminator
+        self.d_optimizer = d_optimizer
+        self.loss_function = TransVertGeneratorLoss() if loss_function is None else loss_function
+        self.d_loss_function = TransVertDiscriminatorLoss() if d_loss_function is None else d_loss_function
+        self.adversarial = adversarial
+        self.inferer = SimpleInferer() if inferer is None else inferer
+        self.optim_set_to_none = optim_set_to_none
+        if not adversarial and discriminator is not None:
+            logger.info("TransVertTrainer: adversarial=False, the discriminator is not trained.")
+
+    def _autocast(self, enabled: bool) -> contextlib.AbstractContextManager:
+        return torch.autocast("cuda", **self.amp_kwargs) if enabled else contextlib.nullcontext()
+
+    @staticmethod
+    def _require(obj: Any) -> Any:
+        if obj is None:
+            raise RuntimeError(
+                "TransVertTrainer lost its discriminator or d_optimizer after construction; "
+                "set both again or set `adversarial=False`."
+            )
+        return obj
+
+    def _backward_step(self, loss: torch.Tensor, optimizer: Optimizer) -> None:
+        if self.amp and self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+        else:
+            loss.backward()
+            optimizer.step()
+
+    def _iteration(self, engine: TransVertTrainer, batchdata: dict[str, torch.Tensor]) -> dict:  # type: ignore[override]
+        """One D step then one G step; see the class docstring.
+
+        Args:
+            engine: this trainer.
+            batchdata: batch dict with ``image`` ``(B, 4, H, W)`` and ``label`` ``(B, 1, H, W, W)``.
+
+        Returns:
+            ``engine.state.output``: ``image``, ``label``, ``pred``, ``loss``, ``g_loss``, ``d_loss``, ``l1_loss``.
+
+        Raises:
+            ValueError: when ``batchdata`` is None.
+        """
+        if batchdata is None:
+            raise ValueError("TransVertTrainer needs batch data for every iteration, got None; check the data loader.")
+        batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
+        if len(batch) == 2:
+            inputs, targets = batch
+            args: tuple = ()
+            kwargs: dict = {}
+        else:
+            inputs, targets, args, kwargs = batch
+        output: dict[str, Any] = {TransVertKeys.IMAGE.value: inputs, TransVertKeys.LABEL.value: targets}
+        engine.state.output = output
+        autocast = engine.amp and engine.scaler is not None
+
+        engine.network.train()
+        with engine._autocast(autocast):
+            pred = engine.inferer(inputs, engine.network, *args, **kwargs)
+        output[TransVertKeys.PRED.value] = pred
+        engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+
+        d_loss = torch.full((), float("nan"), device=pred.device)
+        if engine.adversarial:
+            d_loss = engine._discriminator_step(pred, targets, autocast)
+
+        # generator step against the updated discriminator
+        engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
+        with engine._autocast(autocast):
+            if engine.adversarial:
+                g_loss = engine.loss_function(pred, targets, engine._require(engine.discriminator)(pred))
+            else:
+                g_loss = engine.loss_function(pred, targets)
+            g_loss = g_loss.mean()
+        output[TransVertLossKeys.LOSS.value] = g_loss
+        engine.fire_event(IterationEvents.LOSS_COMPLETED)
+        engine._backward_step(g_loss, engine.optimizer)
+        engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+        if engine.scaler is not None and engine.amp:
+            engine.scaler.update()
+
+        with torch.no_grad():
+            l1 = (pred.detach().float() - targets.float()).abs().mean()
+        output[TransVertKeys.PRED.value] = pred.detach()
+        output[TransVertLossKeys.LOSS.value] = g_loss.detach()
+        output[TransVertLossKeys.G_LOSS.value] = g_loss.detach()
+        output[TransVertLossKeys.D_LOSS.value] = d_loss
+        output[TransVertLossKeys.L1_LOSS.value] = l1
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        return engine.state.output
+
+    def _discriminator_step(self, pred: torch.Tensor, targets: torch.Tensor, autocast: bool) -> torch.Tensor:
+        """Update D on real ``targets`` and fake ``pred.detach()``; return the detached ``L_D``."""
+        discriminator, d_optimizer = self._require(self.discriminator), self._require(self.d_optimizer)
+        discriminator.train()
+        d_optimizer.zero_grad(set_to_none=self.optim_set_to_none)
+        with self._autocast(autocast):
+            d_loss = self.d_loss_function(discriminator(targets), discriminator(pred.detach())).mean()
+        self._backward_step(d_loss, d_optimizer)
+        return d_loss.detach()

@@ -1,0 +1,26 @@
+"""Networks of TransVert: the generator (:class:`TransVert`) and its 3D patch discriminator.
+
+Bundle configs name them by dotted path, e.g. ``"_target_": "transvert_monai.networks.TransVert"``.
+"""
+
+from __future__ import annotations
+
+from transvert_monai.networks.discriminator import TransVertDiscriminator
+from transvert_monai.networks.transvert import (
+    CHANNEL_PRESETS,
+    VARIANT_SWITCHES,
+    Fusion,
+    TransVert,
+    TransVertVariant,
+    Views,
+)
+
+__all__ = [
+    "CHANNEL_PRESETS",
+    "VARIANT_SWITCHES",
+    "Fusion",
+    "TransVert",
+    "TransVertDiscriminator",
+    "TransVertVariant",
+    "Views",
+]
