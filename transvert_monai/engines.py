@@ -208,7 +208,9 @@ class TransVertTrainer(Trainer):
             loss.backward()
             optimizer.step()
 
-    def _iteration(self, engine: TransVertTrainer, batchdata: dict[str, torch.Tensor]) -> dict:  # type: ignore[override]
+    def _iteration(  # type: ignore[override]
+        self, engine: TransVertTrainer, batchdata: dict[str, torch.Tensor]
+    ) -> dict:
         """One D step then one G step; see the class docstring.
 
         Args:

@@ -6,7 +6,12 @@ from monai.networks.nets import PatchDiscriminator
 
 from transvert_monai.networks import TransVertDiscriminator
 
-SHAPE_CASES = [({}, 64, (6, 6, 6)), ({}, 32, (2, 2, 2)), ({}, 24, (1, 1, 1)), ({"num_layers_d": 2, "channels": 4}, 16, (2, 2, 2))]
+SHAPE_CASES = [
+    ({}, 64, (6, 6, 6)),
+    ({}, 32, (2, 2, 2)),
+    ({}, 24, (1, 1, 1)),
+    ({"num_layers_d": 2, "channels": 4}, 16, (2, 2, 2)),
+]
 SHAPE_IDS = ["default-64", "default-32", "default-min", "small-16"]
 
 INVALID_INPUTS = [(1, 1, 23, 23, 23), (1, 2, 32, 32, 32), (1, 32, 32, 32)]

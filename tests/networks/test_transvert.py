@@ -31,7 +31,15 @@ SWITCH_CASES = [
     ({"variant": "transvert", "fusion": "outer_product"}, ("both", "outer_product", True)),
     ({"views": "lateral"}, ("lateral", "anisotropic", True)),
 ]
-SWITCH_IDS = ["transvert", "no_attention", "naive_fusion", "sagittal_only", "override-attention", "override-fusion", "views"]
+SWITCH_IDS = [
+    "transvert",
+    "no_attention",
+    "naive_fusion",
+    "sagittal_only",
+    "override-attention",
+    "override-fusion",
+    "views",
+]
 
 INVALID_CASES = [
     ({"variant": "sagital"}, "sagittal_only"),
@@ -196,7 +204,14 @@ def test_bad_input_shape_is_rejected(shape):
 
 
 def test_bundle_config_instantiates_by_dotted_path():
-    config = {"network_def": {"_target_": "transvert_monai.networks.TransVert", "spatial_size": 16,
-                              "channels": [4, 8], "strides": [2, 2], "variant": "naive_fusion"}}
+    config = {
+        "network_def": {
+            "_target_": "transvert_monai.networks.TransVert",
+            "spatial_size": 16,
+            "channels": [4, 8],
+            "strides": [2, 2],
+            "variant": "naive_fusion",
+        }
+    }
     net = ConfigParser(config).get_parsed_content("network_def")
     assert isinstance(net, TransVert) and net.fusion == "outer_product"

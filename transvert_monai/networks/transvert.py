@@ -53,8 +53,9 @@ VARIANT_SWITCHES: dict[TransVertVariant, tuple[Views, Fusion, bool]] = {
     TransVertVariant.SAGITTAL_ONLY: (Views.LATERAL, Fusion.ANISOTROPIC, False),
 }
 
-#: Width presets. The paper does not give widths: ``"small"`` (the default) trains on a CPU,
-#: ``"large"`` doubles every width for a GPU (about 4× the parameters and compute).
+#: Width presets. The paper does not give widths: ``"small"`` (the default; 5.3 M parameters, a
+#: batch-4 64² adversarial training step takes about 1.5 s and 1 GB on 2 CPU cores) and ``"large"``
+#: (every width doubled for a GPU; 21.0 M parameters, about 2–3× the CPU time).
 CHANNEL_PRESETS: dict[str, tuple[int, ...]] = {"small": (16, 32, 64, 128), "large": (32, 64, 128, 256)}
 
 
@@ -66,7 +67,7 @@ class TransVert(nn.Module):
     view cannot see (anisotropic transposed convolutions) and concatenates them; a 3D decoder
     upsamples to ``spatial_size³``. Optionally each decoder level also receives the encoder features
     of the same resolution, lifted and fused the same way (2D→3D skip connections; they carry the
-    in-plane detail the bottleneck loses, cost about 10% of the compute and no change of axes).
+    in-plane detail the bottleneck loses; about a quarter of a CPU training step, 1M parameters).
 
     Axes follow the view-aligned frame (:mod:`transvert_monai.geometry.projection`): output dims
     ``(H, W, D)`` are frame axes ``(0, 1, 2)``. Lateral rows → axis 0, lateral columns → axis 1,
@@ -74,8 +75,11 @@ class TransVert(nn.Module):
 
     Deviations and choices (the paper gives no widths or layer details): the attention runs after a
     stride-``strides[0]`` embedding (1024 tokens for a 64² patch, see ``_AttentionStem``); levels are
-    MONAI ``ResidualUnit``s; there is no output activation, because the target holds 0 or the
-    vertebra's VerSe index (1–25) and is regressed with L1.
+    MONAI ``ResidualUnit``s; a view is lifted from depth 1 to depth ``d`` by a transposed conv with
+    kernel ``odd(d)`` along its blind axis, then stride-2 doublings (``_ViewLift``); the full-resolution
+    decoder level is a transposed conv and a 3×3×3 head only (a residual unit there would double the
+    CPU step time); there is no output activation, because the target holds 0 or the vertebra's
+    VerSe index (1–25) and is regressed with L1.
 
     Args:
         spatial_size: side ``S`` of the square input patches; the output is ``S³``. Must be divisible
@@ -162,13 +166,15 @@ class TransVert(nn.Module):
         )
         levels = []
         for j in reversed(range(n)):  # level j undoes encoder stride j; skip = encoder level j - 1
-            skip = make_fuse(channels[j - 1], self.spatial_size // math.prod(strides[:j])) if j >= 1 else None
+            skip = None
+            if skip_connections and j >= 1:
+                skip = make_fuse(channels[j - 1], self.spatial_size // math.prod(strides[:j]))
             levels.append(
                 _UpLevel(
                     channels[j],
                     channels[max(j - 1, 0)],
                     strides[j],
-                    skip if skip_connections else None,
+                    skip,
                     act,
                     norm,
                     dropout,

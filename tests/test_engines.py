@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from ignite.engine import Events
+from monai.engines import SupervisedEvaluator
+from monai.handlers import CheckpointSaver, LrScheduleHandler, StatsHandler, ValidationHandler, from_engine
+
+from transvert_monai.engines import TransVertLossKeys, TransVertTrainer
+from transvert_monai.keys import TransVertKeys
+from transvert_monai.networks import TransVert, TransVertDiscriminator
+
+SIZE = 16
+LOSS_KEYS = [k.value for k in TransVertLossKeys]
+OUTPUT_KEYS = [TransVertKeys.IMAGE.value, TransVertKeys.LABEL.value, TransVertKeys.PRED.value, *LOSS_KEYS]
+MODES = [True, False]
+MODE_IDS = ["adversarial", "l1-only"]
+
+
+def make_loader(n_batches: int = 2, batch_size: int = 2) -> torch.utils.data.DataLoader:
+    generator = torch.Generator().manual_seed(123)
+    data = [
+        {
+            "image": torch.randn(4, SIZE, SIZE, generator=generator),
+            "label": (torch.rand(1, SIZE, SIZE, SIZE, generator=generator) > 0.7).float() * 20,
+        }
+        for _ in range(n_batches * batch_size)
+    ]
+    return torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
+
+
+def make_trainer(adversarial: bool = True, seed: int = 0, max_epochs: int = 1, **kwargs) -> TransVertTrainer:
+    torch.manual_seed(seed)
+    network = TransVert(spatial_size=SIZE, channels=(4, 8), strides=(2, 2))
+    discriminator = TransVertDiscriminator(channels=4, num_layers_d=2) if adversarial else None
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), 1e-3) if discriminator is not None else None
+    return TransVertTrainer(
+        device=torch.device("cpu"),
+        max_epochs=max_epochs,
+        train_data_loader=kwargs.pop("train_data_loader", make_loader()),
+        network=network,
+        optimizer=torch.optim.Adam(network.parameters(), 1e-3),
+        discriminator=discriminator,
+        d_optimizer=d_optimizer,
+        adversarial=adversarial,
+        **kwargs,
+    )
+
+
+def record_outputs(trainer: TransVertTrainer) -> list[dict]:
+    outputs: list[dict] = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: outputs.append(e.state.output))
+    return outputs
+
+
+def snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(module: torch.nn.Module, before: list[torch.Tensor]) -> bool:
+    return any(not torch.equal(p, q) for p, q in zip(module.parameters(), before))
+
+
+def grads(module: torch.nn.Module) -> list[torch.Tensor | None]:
+    return [None if p.grad is None else p.grad.clone() for p in module.parameters()]
+
+
+@pytest.mark.parametrize("adversarial", MODES, ids=MODE_IDS)
+def test_output_holds_tensors_and_loss_scalars(adversarial):
+    trainer = make_trainer(adversarial, decollate=False)
+    outputs = record_outputs(trainer)
+    trainer.run()
+    assert len(outputs) == 2
+    for out in outputs:
+        assert set(OUTPUT_KEYS) <= set(out)
+        assert out[TransVertKeys.PRED.value].shape == (2, 1, SIZE, SIZE, SIZE)
+        assert all(out[k].ndim == 0 for k in LOSS_KEYS)
+        assert out["loss"].item() == out["g_loss"].item()
+        expected_l1 = (out[TransVertKeys.PRED.value] - out[TransVertKeys.LABEL.value]).abs().mean()
+        torch.testing.assert_close(out["l1_loss"], expected_l1)
+        assert math.isfinite(out["d_loss"].item()) == adversarial
+
+
+def test_generator_loss_is_weighted_l1_without_adversarial_term():
+    trainer = make_trainer(adversarial=False, decollate=False)
+    outputs = record_outputs(trainer)
+    trainer.run()
+    for out in outputs:  # default loss: α_G = 10 times the L1 term
+        torch.testing.assert_close(out["loss"], 10 * out["l1_loss"])
+
+
+def test_discriminator_changes_only_in_d_step_and_generator_only_in_g_step():
+    trainer = make_trainer(adversarial=True)
+    g, d = trainer.network, trainer.discriminator
+    state: dict = {}
+    log: list[tuple] = []
+
+    def on_start(engine):
+        state.update(g0=snapshot(g), d0=snapshot(d), g_grads=grads(g))
+
+    def after_d_step(optimizer, args, kwargs):
+        same_g_grads = all(
+            (a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))
+            for a, b in zip(grads(g), state["g_grads"])
+        )
+        log.append(("d", changed(d, state["d0"]), changed(g, state["g0"]), same_g_grads))
+        state["d1"] = snapshot(d)
+
+    def after_g_step(optimizer, args, kwargs):
+        log.append(("g", changed(d, state["d1"]), changed(g, state["g0"])))
+
+    trainer.add_event_handler(Events.ITERATION_STARTED, on_start)
+    trainer.d_optimizer.register_step_post_hook(after_d_step)
+    trainer.optimizer.register_step_post_hook(after_g_step)
+    trainer.run()
+    # per iteration: D step (D changed, G unchanged, no gradient into G), then G step (D unchanged, G changed)
+    assert log == [("d", True, False, True), ("g", False, True)] * 2
+
+
+@pytest.mark.parametrize("adversarial", MODES, ids=MODE_IDS)
+def test_seeded_training_repeats(adversarial):
+    runs = []
+    for _ in range(2):
+        trainer = make_trainer(adversarial, seed=7, max_epochs=3, train_data_loader=make_loader(n_batches=1))
+        outputs = record_outputs(trainer)
+        trainer.run()
+        runs.append(torch.tensor([[out[0][k] for k in LOSS_KEYS] for out in outputs]))
+    assert runs[0].shape == (3, len(LOSS_KEYS))
+    torch.testing.assert_close(runs[0], runs[1], equal_nan=True)
+
+
+def test_adversarial_training_needs_discriminator_and_optimizer():
+    network = TransVert(spatial_size=SIZE, channels=(4, 8), strides=(2, 2))
+    with pytest.raises(ValueError, match="adversarial=False"):
+        TransVertTrainer(
+            device="cpu",
+            max_epochs=1,
+            train_data_loader=make_loader(),
+            network=network,
+            optimizer=torch.optim.Adam(network.parameters()),
+        )
+
+
+def test_monai_handlers_work(tmp_path):
+    loader = make_loader()
+    trainer = make_trainer(adversarial=True, max_epochs=2, train_data_loader=loader)
+    evaluator = SupervisedEvaluator(device=torch.device("cpu"), val_data_loader=loader, network=trainer.network)
+    scheduler = torch.optim.lr_scheduler.StepLR(trainer.optimizer, step_size=1, gamma=0.5)
+    save_dict = {
+        "network": trainer.network,
+        "discriminator": trainer.discriminator,
+        "optimizer": trainer.optimizer,
+        "d_optimizer": trainer.d_optimizer,
+    }
+    handlers = [
+        StatsHandler(output_transform=from_engine(["loss"], first=True), tag_name="train_loss"),
+        LrScheduleHandler(lr_scheduler=scheduler, print_lr=False),
+        ValidationHandler(validator=evaluator, interval=1),
+        CheckpointSaver(save_dir=str(tmp_path), save_dict=save_dict, save_interval=1, n_saved=1),
+    ]
+    for handler in handlers:
+        handler.attach(trainer)
+    losses: list[float] = []
+    trainer.add_event_handler(
+        Events.ITERATION_COMPLETED, lambda e: losses.append(from_engine(["loss"], first=True)(e.state.output))
+    )
+    trainer.run()
+    assert len(losses) == 4 and all(isinstance(v, float) for v in losses)
+    assert evaluator.state.epoch == 2
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.25)
+    checkpoint = torch.load(tmp_path / "checkpoint_epoch=2.pt", weights_only=True)
+    assert set(checkpoint) == set(save_dict)
