@@ -1,0 +1,27 @@
+"""transvert_monai: TransVert (Bayat et al., MICCAI 2020) as MONAI transforms, networks and bundles.
+
+Importing the package imports its subpackages, so bundle configs can name any public object by its
+dotted path (``transvert_monai.networks.TransVert``, ``transvert_monai.transforms.RenderDRRd``) after
+a single ``$import transvert_monai``.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from transvert_monai import data, engines, geometry, handlers, losses, metrics, networks, transforms, visualize  # noqa: E402
+from transvert_monai.keys import TransVertKeys  # noqa: E402
+
+__all__ = [
+    "TransVertKeys",
+    "__version__",
+    "data",
+    "engines",
+    "geometry",
+    "handlers",
+    "losses",
+    "metrics",
+    "networks",
+    "transforms",
+    "visualize",
+]

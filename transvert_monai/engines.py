@@ -34,7 +34,7 @@ else:
     Metric, _ = optional_import("ignite.metrics", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Metric")
     EventEnum, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "EventEnum")
 
-__all__ = ["TransVertTrainer", "TransVertLossKeys"]
+__all__ = ["TransVertTrainer", "TransVertLossKeys", "losses_from_output"]
 
 logger = logging.getLogger(__name__)
 
@@ -280,3 +280,17 @@ class TransVertTrainer(Trainer):
             d_loss = self.d_loss_function(discriminator(targets), discriminator(pred.detach())).mean()
         self._backward_step(d_loss, d_optimizer)
         return d_loss.detach()
+
+
+def losses_from_output(keys: Sequence[str] = ("loss", "d_loss", "l1_loss")) -> Callable[[Any], dict[str, float]]:
+    """``output_transform`` for ``StatsHandler``/``TensorBoardStatsHandler`` logging several scalar losses.
+
+    MONAI's ``from_engine`` returns a tuple for several keys, which the stats handlers ignore; this
+    returns ``{key: value}`` from the (decollated or not) trainer output.
+    """
+
+    def _transform(output: Any) -> dict[str, float]:
+        first = output[0] if isinstance(output, list) else output
+        return {k: float(first[k]) for k in keys if k in first}
+
+    return _transform

@@ -101,7 +101,9 @@ class VertebraMetricsWriter:
       distances, so they are excluded from the distance statistics),
       and ``<metric>_mean`` / ``<metric>_std`` (sample standard deviation, NaN below two values).
 
-    and logs the summary table at INFO level.
+    and logs the summary table at INFO level. With ``figure_dir``, it also draws one figure per case
+    (``<figure_dir>/<case>.png``: input patches, ground truth and prediction of the first sample of
+    each vertebra seen, see :func:`transvert_monai.visualize.save_case_figure`).
 
     Distributed runs: only rank 0 writes, and it writes only the vertebrae it evaluated itself; the
     rows of other ranks are not gathered. Run the evaluation on one process for complete files.
@@ -139,6 +141,8 @@ class VertebraMetricsWriter:
         metrics_filename: str = "vertebra_metrics.csv",
         summary_filename: str = "level_summary.csv",
         name: str | None = None,
+        figure_dir: str | os.PathLike | None = None,
+        image_key: str = TransVertKeys.IMAGE.value,
     ) -> None:
         if int(n_points) < 1:
             raise ValueError(f"`n_points` must be a positive integer (the paper uses 2048), got {n_points!r}.")
@@ -154,6 +158,10 @@ class VertebraMetricsWriter:
         self.metrics_filename, self.summary_filename = metrics_filename, summary_filename
         self.logger = logging.getLogger(name or __name__)
         self.rows: list[dict[str, Any]] = []
+        self.figure_dir = None if figure_dir is None else Path(figure_dir)
+        self.image_key = str(image_key)
+        # per case, per vertebra: the first (image, label, pred) seen, for one figure per case
+        self.figure_samples: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
 
     def attach(self, engine: Engine) -> None:
         """Register with ``engine``: reset at EPOCH_STARTED, score per ITERATION_COMPLETED, write at EPOCH_COMPLETED."""
@@ -173,6 +181,7 @@ class VertebraMetricsWriter:
     def reset(self, engine: Engine | None = None) -> None:
         """Forget the rows of the previous epoch."""
         self.rows = []
+        self.figure_samples = {}
 
     def iteration_completed(self, engine: Engine) -> None:
         """Score the samples of the current iteration and keep one row per sample.
@@ -206,6 +215,10 @@ class VertebraMetricsWriter:
                     n_points=self.n_points,
                     seed=self.seed,
                 )
+            if self.figure_dir is not None and self.image_key in sample:
+                kept = self.figure_samples.setdefault(str(case), {})
+                if vertebra not in kept:
+                    kept[vertebra] = (torch.as_tensor(sample[self.image_key]).detach().cpu(), label.detach().cpu(), pred.detach().cpu())
             row: dict[str, Any] = {"case": str(case), "vertebra": vertebra, "level": _level_name(vertebra)}
             row.update({k: float(v.reshape(-1)[0]) for k, v in scores.items()})
             self.rows.append(row)
@@ -233,6 +246,12 @@ class VertebraMetricsWriter:
         self.write_csv(self.output_dir / self.metrics_filename, list(VERTEBRA_COLUMNS), self.rows)
         self.write_csv(self.output_dir / self.summary_filename, list(summary[0]), summary)
         self.logger.info("%s", self.format_summary(summary))
+        if self.figure_dir is not None:
+            from transvert_monai.visualize import save_case_figure
+
+            for case, kept in self.figure_samples.items():
+                rows = [(image, label, pred, v) for v, (image, label, pred) in sorted(kept.items(), key=lambda x: level_order(x[0]))]
+                save_case_figure(rows, self.figure_dir / f"{case}.png", title=case)
 
     @staticmethod
     def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> Path:

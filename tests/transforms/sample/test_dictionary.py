@@ -163,16 +163,22 @@ def test_bad_parameters_fail_at_construction(kwargs, match):
         ExtractVertebraSamplesd(**kwargs)
 
 
-def test_fixed_pose_in_the_data_is_applied(case):
+def test_fixed_poses_in_the_data_are_applied_pose_by_pose(case):
     from transvert_monai.transforms import with_fixed_poses
 
-    items = with_fixed_poses([case], poses_per_item=2, seed=0, rotation_range_rad=0.1)
-    assert items[0][K.POSE.value]["rotation_rad"] == [0.0, 0.0, 0.0]  # the first pose is nominal
-    posed = ExtractVertebraSamplesd(**SMALL)(items[1])
-    assert posed[0][K.IMAGE.value].meta[K.POSE.value] == items[1][K.POSE.value]
-    assert not torch.equal(posed[0][K.IMAGE.value], ExtractVertebraSamplesd(**SMALL)(case)[0][K.IMAGE.value])
-    again = with_fixed_poses([case], poses_per_item=2, seed=0, rotation_range_rad=0.1)
-    assert again[1][K.POSE.value] == items[1][K.POSE.value]
+    items = with_fixed_poses([case], poses_per_item=3, seed=0, rotation_range_rad=0.1)
+    poses = items[0][K.POSE.value]
+    assert len(items) == 1 and len(poses) == 3
+    assert poses[0]["rotation_rad"] == [0.0, 0.0, 0.0]  # the first pose is nominal
+    samples = ExtractVertebraSamplesd(**SMALL)(items[0])
+    assert len(samples) == 3 * 2  # poses × vertebrae
+    assert [s[K.IMAGE.value].meta[K.POSE.value] for s in samples[::2]] == poses
+    assert torch.equal(samples[0][K.IMAGE.value], ExtractVertebraSamplesd(**SMALL)(case)[0][K.IMAGE.value])
+    assert not torch.equal(samples[2][K.IMAGE.value], samples[0][K.IMAGE.value])
+    single = ExtractVertebraSamplesd(**SMALL)({**case, K.POSE.value: poses[1]})
+    assert torch.equal(single[0][K.IMAGE.value], samples[2][K.IMAGE.value])
+    again = with_fixed_poses([case], poses_per_item=3, seed=0, rotation_range_rad=0.1)
+    assert again[0][K.POSE.value] == poses
 
 
 def test_max_samples_draws_a_seeded_subset_of_vertebrae(case):

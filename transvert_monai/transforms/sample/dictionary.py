@@ -60,8 +60,9 @@ class ExtractVertebraSamplesd(MapTransform):
         voi_mode: ``"disc"`` (C2V), ``"body"`` (B2V), ``"vertebra"`` (V2V) or ``"none"``.
         voi_radius_px: disc radius.
         body_mask_key: optional item with a vertebral-body label map for ``"body"``.
-        pose_key: optional item with a fixed C-arm pose ``{"rotation_rad", "translation_mm", "view_angle_rad"}``
-            (e.g. drawn once for a validation set by :func:`draw_poses`); the random twin ignores it.
+        pose_key: optional item with a fixed C-arm pose ``{"rotation_rad", "translation_mm", "view_angle_rad"}``,
+            or a list of them (samples for every pose, pose by pose), e.g. drawn once for a validation set
+            by :func:`with_fixed_poses`; the random twin ignores it.
         plane_binning: CT planes averaged per ray sample (1: plain Joseph; 2, the default, halves the
             cost with NCC > 0.9999 against exact ray paths; see ``AttenuationVolume``).
         with_target: crop the targets (False at inference on DRRs without ground truth).
@@ -225,7 +226,10 @@ class ExtractVertebraSamplesd(MapTransform):
         return out
 
     def __call__(self, data: Mapping[Hashable, Any]) -> list[dict[Hashable, Any]]:  # type: ignore[override]
-        return self.extract(data, data.get(self.pose_key))
+        poses = data.get(self.pose_key)
+        if isinstance(poses, Sequence) and not isinstance(poses, (str, Mapping)):
+            return [sample for pose in poses for sample in self.extract(data, pose)]
+        return self.extract(data, poses)
 
 
 class RandExtractVertebraSamplesd(RandomizableTransform, ExtractVertebraSamplesd):

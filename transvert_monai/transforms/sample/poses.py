@@ -1,9 +1,9 @@
 """Fixed random poses for evaluation: every case of a data list seen with the same seeded C-arm poses.
 
 Training draws a new pose per call (:class:`RandExtractVertebraSamplesd`); validation and testing
-need *unseen but fixed* poses so that scores are comparable between epochs and runs. Each item is
-repeated ``poses_per_item`` times with a pose stored under ``TransVertKeys.POSE``, which
-:class:`ExtractVertebraSamplesd` then applies deterministically (so the samples can be cached).
+need *unseen but fixed* poses so that scores are comparable between epochs and runs. Each item gets
+a list of ``poses_per_item`` poses under ``TransVertKeys.POSE``, which :class:`ExtractVertebraSamplesd`
+applies deterministically, pose by pose (so the samples can be cached and the CT is loaded once).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def with_fixed_poses(
     include_nominal: bool = True,
     pose_key: str = TransVertKeys.POSE.value,
 ) -> list[dict[str, Any]]:
-    """Repeat each data-list item with seeded random C-arm poses.
+    """Give each data-list item a list of seeded random C-arm poses.
 
     Args:
         items: data-list items (dicts).
@@ -41,7 +41,7 @@ def with_fixed_poses(
         pose_key: where the pose goes.
 
     Returns:
-        ``len(items) * poses_per_item`` new dicts.
+        new dicts, one per item, with ``pose_key`` holding ``poses_per_item`` poses.
 
     Raises:
         ValueError: ``poses_per_item`` < 1.
@@ -52,7 +52,9 @@ def with_fixed_poses(
     rotation, translation = sample_range(rotation_range_rad, "rotation_range_rad"), sample_range(translation_range_mm, "translation_range_mm")
     out = []
     for item in items:
-        for k in range(int(poses_per_item)):
-            pose = draw_pose(rng, rotation, translation, view_angle_range_rad, apply=not (include_nominal and k == 0))
-            out.append({**item, pose_key: pose})
+        poses = [
+            draw_pose(rng, rotation, translation, view_angle_range_rad, apply=not (include_nominal and k == 0))
+            for k in range(int(poses_per_item))
+        ]
+        out.append({**item, pose_key: poses})
     return out
