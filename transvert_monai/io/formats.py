@@ -1,0 +1,304 @@
+"""File formats of radiographs: DICOM (pydicom), PNG/TIFF (Pillow), 2D NIfTI (nibabel), and the JSON side-car.
+
+The side-car gives the geometry of an image format that cannot carry it::
+
+    {"pixel_spacing_mm": [0.15, 0.15],      # (row, col) at the detector, or one number
+     "source_to_detector_mm": 1800,           # optional, default 1800 (logged)
+     "source_to_patient_mm": 1500,            # optional, default 1500 (logged)
+     "patient_id": "P001",                    # optional
+     "view": "lateral"}                       # optional, checked against the view asked for
+
+The side-car written by ``transvert-drr`` next to a PNG (``{"geometry": {...}, ...}``) is read too:
+its detector spacing and distances are used, its pose is not (deployment uses the nominal views).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["ImageRecord", "read_image_file", "read_sidecar", "RADIOGRAPHIC_MODALITIES"]
+
+logger = logging.getLogger(__name__)
+
+#: DICOM modalities read as radiographs (projection X-ray); everything else is rejected.
+RADIOGRAPHIC_MODALITIES = frozenset({"DX", "CR", "RF", "XA"})
+_DEFAULTS = {"source_to_detector_mm": 1800.0, "source_to_patient_mm": 1500.0}
+_SIDECAR_KEYS = ("pixel_spacing_mm", "source_to_detector_mm", "source_to_patient_mm", "patient_id", "view")
+_DRR_SIDECAR_KEYS = ("geometry", "detector_affine", "png_scale")
+_PIL_SUFFIXES = (".png", ".tif", ".tiff")
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+# PatientOrientation (0020,0020) the geometry expects: (direction of increasing column, of increasing row)
+_EXPECTED_ORIENTATION = {"lateral": ("A", "F"), "ap": ("L", "F")}
+_OPPOSITE = {"A": "P", "P": "A", "L": "R", "R": "L", "H": "F", "F": "H"}
+
+
+@dataclass
+class ImageRecord:
+    """What a reader found: pixels (H, W) float32 and the geometry, each with where it came from."""
+
+    pixels: torch.Tensor
+    pixel_spacing_mm: tuple[float, float] | None
+    source_to_detector_mm: float | None
+    source_to_patient_mm: float | None
+    patient_id: str | None = None
+    spacing_origin: str = "none"
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def _is_dicom(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(132)
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _spacing_pair(value: Any, where: str) -> tuple[float, float]:
+    seq = [value, value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    try:
+        pair = tuple(float(v) for v in seq)
+    except (TypeError, ValueError):
+        pair = ()
+    if len(pair) != 2 or not all(math.isfinite(v) and v > 0 for v in pair):
+        raise ValueError(f"{where}: the pixel spacing must be one positive number or (row, col) mm, got {value!r}.")
+    return pair  # type: ignore[return-value]
+
+
+def _distance(value: Any, name: str, where: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = float("nan")
+    if not math.isfinite(out) or out <= 0:
+        raise ValueError(f"{where}: `{name}` must be a positive number of mm, got {value!r}.")
+    return out
+
+
+def read_sidecar(path: Path, view: str) -> dict[str, Any]:
+    """Read a geometry side-car (see the module docstring) into ``{pixel_spacing_mm, source_to_*_mm, patient_id}``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not JSON, not an object, unknown keys, bad values, or another view than ``view``.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"geometry side-car {path} does not exist.")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"geometry side-car {path} is not valid JSON: {err}.") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"geometry side-car {path} must hold a JSON object, got a {type(data).__name__}.")
+    if "geometry" in data:  # written by transvert-drr
+        unknown = sorted(set(data) - set(_DRR_SIDECAR_KEYS) - set(_SIDECAR_KEYS))
+        g = data["geometry"]
+        if not isinstance(g, dict):
+            raise ValueError(f"geometry side-car {path}: 'geometry' must be an object (ProjectionGeometry.to_dict()).")
+        data = {
+            "pixel_spacing_mm": g.get("detector_spacing_mm"),
+            "source_to_detector_mm": g.get("source_to_detector_mm"),
+            "source_to_patient_mm": g.get("source_to_isocentre_mm"),
+            "view": g.get("view"),
+            **{k: data[k] for k in ("patient_id",) if k in data},
+        }
+    else:
+        unknown = sorted(set(data) - set(_SIDECAR_KEYS))
+    if unknown:
+        raise ValueError(f"geometry side-car {path} has unknown keys {unknown}; expected some of {list(_SIDECAR_KEYS)}.")
+    where = f"geometry side-car {path}"
+    out: dict[str, Any] = {}
+    if data.get("pixel_spacing_mm") is not None:
+        out["pixel_spacing_mm"] = _spacing_pair(data["pixel_spacing_mm"], where)
+    for name in ("source_to_detector_mm", "source_to_patient_mm"):
+        if data.get(name) is not None:
+            out[name] = _distance(data[name], name, where)
+    if data.get("patient_id") is not None:
+        out["patient_id"] = str(data["patient_id"])
+    if data.get("view") not in (None, "custom") and str(data["view"]).lower() != view:
+        raise ValueError(f"{where} describes a {data['view']!r} view, but the image is read as {view!r}; check the file pairing.")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- DICOM
+def _check_dicom_orientation(ds: Any, view: str, path: Path) -> None:
+    value = ds.get("PatientOrientation")
+    if not value or len(value) != 2:
+        return
+    found = tuple(str(v)[:1].upper() for v in value)
+    expected = _EXPECTED_ORIENTATION[view]
+    if found[0] == _OPPOSITE[expected[0]]:
+        logger.warning(
+            "%s: PatientOrientation %s says the columns run towards %s, but the %s view expects %s; "
+            "pass flip_horizontal=True if the image is not already flipped.",
+            path, list(value), found[0], view, expected[0],
+        )
+    if found[1] == _OPPOSITE[expected[1]]:
+        logger.warning("%s: PatientOrientation %s says the image is upside down (rows towards the head).", path, list(value))
+
+
+def _read_dicom(path: Path, view: str) -> ImageRecord:
+    try:
+        import pydicom
+    except ImportError as err:
+        raise ImportError("reading DICOM needs pydicom: pip install 'transvert_monai[dicom]'.") from err
+    try:
+        ds = pydicom.dcmread(str(path))
+    except Exception as err:  # pydicom raises many types for damaged or non-DICOM files
+        raise ValueError(f"cannot read DICOM file {path}: {err}; check that it is a complete DICOM file.") from None
+    modality = str(ds.get("Modality", "")).upper()
+    if modality not in RADIOGRAPHIC_MODALITIES:
+        raise ValueError(
+            f"{path} is a DICOM of modality {modality or 'unknown'!r}, not a radiograph; expected one of "
+            f"{sorted(RADIOGRAPHIC_MODALITIES)}. Use the lateral and AP X-ray images (DX/CR), or export a "
+            "radiograph stored otherwise as PNG with a geometry side-car."
+        )
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1 or int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        raise ValueError(
+            f"{path} holds {ds.get('NumberOfFrames', 1)} frames of {ds.get('SamplesPerPixel', 1)} samples per pixel; "
+            "a radiograph is one greyscale 2D image."
+        )
+    try:
+        array = ds.pixel_array
+    except Exception as err:  # truncated pixel data, missing decoders, ...
+        raise ValueError(
+            f"cannot decode the pixels of DICOM file {path}: {err}. The file may be truncated; if it is compressed, "
+            "install a decoder (pip install pylibjpeg pylibjpeg-libjpeg) or decompress it (dcmdjpeg)."
+        ) from None
+    if array.ndim != 2:
+        raise ValueError(f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image (3D files are not read).")
+    pixels = np.asarray(array, dtype=np.float64) * float(ds.get("RescaleSlope", 1.0) or 1.0) + float(
+        ds.get("RescaleIntercept", 0.0) or 0.0
+    )
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric == "MONOCHROME1":  # low values are bright: invert within the image's range so bone is bright
+        pixels = pixels.max() + pixels.min() - pixels
+    elif photometric != "MONOCHROME2":
+        raise ValueError(f"{path} has PhotometricInterpretation {photometric!r}; a greyscale MONOCHROME1/2 image is expected.")
+    spacing, origin = None, "none"
+    for keyword, tag in (("ImagerPixelSpacing", "(0018,1164)"), ("PixelSpacing", "(0028,0030)")):
+        if ds.get(keyword):
+            spacing, origin = _spacing_pair(list(ds.get(keyword)), f"DICOM {path} {keyword}"), f"DICOM {keyword} {tag}"
+            break
+    if origin.startswith("DICOM PixelSpacing"):
+        logger.warning(
+            "%s: no ImagerPixelSpacing; using PixelSpacing %s, which may be calibrated at the patient rather than the "
+            "detector (pass pixel_spacing_mm if it is).", path, list(spacing or ()),
+        )
+    distances = {}
+    for name, keyword in (("source_to_detector_mm", "DistanceSourceToDetector"), ("source_to_patient_mm", "DistanceSourceToPatient")):
+        if ds.get(keyword) is not None and str(ds.get(keyword)) != "":
+            distances[name] = _distance(ds.get(keyword), keyword, f"DICOM {path}")
+    _check_dicom_orientation(ds, view, path)
+    pid = ds.get("PatientID")
+    return ImageRecord(
+        pixels=torch.from_numpy(pixels.astype(np.float32)),
+        pixel_spacing_mm=spacing,
+        source_to_detector_mm=distances.get("source_to_detector_mm"),
+        source_to_patient_mm=distances.get("source_to_patient_mm"),
+        patient_id=str(pid) if pid else None,
+        spacing_origin=origin,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- PNG / TIFF / NIfTI
+def _read_pil(path: Path) -> ImageRecord:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            frames = int(getattr(img, "n_frames", 1))
+            img.load()
+            array = np.asarray(img)
+            mode = img.mode
+    except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError ... for truncated or foreign files
+        raise ValueError(f"cannot read image file {path}: {err}; check that it is a complete PNG/TIFF file.") from None
+    if frames > 1:
+        raise ValueError(f"{path} holds {frames} frames; a radiograph is one 2D image (3D files are not read).")
+    if array.ndim == 3:
+        if mode not in ("RGB", "RGBA", "LA") or not all(np.array_equal(array[..., 0], array[..., k]) for k in range(1, min(3, array.shape[-1]))):
+            raise ValueError(f"{path} is a colour image (mode {mode}); a greyscale radiograph is expected.")
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise ValueError(f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image.")
+    return ImageRecord(torch.from_numpy(array.astype(np.float32)), None, None, None)
+
+
+def _read_nifti(path: Path) -> ImageRecord:
+    import nibabel as nib
+
+    try:
+        array = np.asanyarray(nib.load(str(path)).dataobj)
+    except Exception as err:  # nibabel raises ImageFileError, EOFError, OSError, zlib errors, ...
+        raise ValueError(f"cannot read NIfTI file {path}: {err}; check that it is a complete NIfTI file.") from None
+    while array.ndim > 2 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise ValueError(f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image (3D files are not read).")
+    return ImageRecord(torch.from_numpy(np.asarray(array, dtype=np.float32)), None, None, None)
+
+
+def _default_sidecar(path: Path) -> Path:
+    name = path.name
+    stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else path.stem
+    return path.with_name(stem + ".json")
+
+
+def read_image_file(path: Path, view: str, sidecar: Path | None, overrides: Mapping[str, Any]) -> ImageRecord:
+    """Read ``path`` and settle its geometry (arguments > side-car > DICOM tags > defaults).
+
+    Raises:
+        FileNotFoundError: no such image or side-car.
+        ValueError: see :func:`transvert_monai.io.read_radiograph`.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"radiograph {path} does not exist.")
+    suffix = _suffix(path)
+    is_dicom = suffix in _DICOM_SUFFIXES or (suffix not in _PIL_SUFFIXES + _NIFTI_SUFFIXES and _is_dicom(path))
+    if suffix in _PIL_SUFFIXES:
+        record = _read_pil(path)
+    elif suffix in _NIFTI_SUFFIXES:
+        record = _read_nifti(path)
+    elif is_dicom:
+        record = _read_dicom(path, view)
+    else:
+        raise ValueError(
+            f"cannot tell the format of {path}: use DICOM ({', '.join(_DICOM_SUFFIXES)} or the DICM preamble), "
+            f"{', '.join(_PIL_SUFFIXES)} or {', '.join(_NIFTI_SUFFIXES)}."
+        )
+    if sidecar is None and not is_dicom and _default_sidecar(path).is_file():
+        sidecar = _default_sidecar(path)
+    side = read_sidecar(sidecar, view) if sidecar is not None else {}
+    if "pixel_spacing_mm" in side:
+        record.pixel_spacing_mm, record.spacing_origin = side["pixel_spacing_mm"], f"side-car {sidecar}"
+    for name in _DEFAULTS:
+        if name in side:
+            setattr(record, name, side[name])
+    if side.get("patient_id"):
+        record.patient_id = side["patient_id"]
+    if overrides.get("pixel_spacing_mm") is not None:
+        record.pixel_spacing_mm = _spacing_pair(overrides["pixel_spacing_mm"], f"{path}: argument pixel_spacing_mm")
+        record.spacing_origin = "argument"
+    for name, default in _DEFAULTS.items():
+        if overrides.get(name) is not None:
+            setattr(record, name, _distance(overrides[name], name, f"{path}: argument"))
+        elif getattr(record, name) is None:
+            logger.warning("%s: no %s in the file, side-car or arguments; using the default %.0f mm.", path, name, default)
+            setattr(record, name, default)
+    if record.pixel_spacing_mm is None:
+        hint = "" if is_dicom else f" or in a side-car {_default_sidecar(path).name} ({{\"pixel_spacing_mm\": [row, col]}})"
+        raise ValueError(
+            f"{path} has no pixel spacing: give it as `pixel_spacing_mm` (the detector pixel size in mm){hint}."
+        )
+    return record

@@ -1,0 +1,28 @@
+"""Outputs of a reconstruction: the spine label map (NIfTI), meshes, overlays on the radiographs, renderings, summary."""
+
+from __future__ import annotations
+
+from transvert_monai.outputs.meshes import MESH_FORMATS, label_mesh, write_meshes
+from transvert_monai.outputs.overlay import overlay_projection, project_label_volume
+from transvert_monai.outputs.palette import label_colour
+from transvert_monai.outputs.summary import SUMMARY_FIELDS, quality_flag, vertebra_summary_rows, write_summary
+from transvert_monai.outputs.views import label_projection, render_views, to_ras
+from transvert_monai.outputs.volume import as_label_volume, write_label_volume_nifti
+
+__all__ = [
+    "MESH_FORMATS",
+    "SUMMARY_FIELDS",
+    "as_label_volume",
+    "label_colour",
+    "label_mesh",
+    "label_projection",
+    "overlay_projection",
+    "project_label_volume",
+    "quality_flag",
+    "render_views",
+    "to_ras",
+    "vertebra_summary_rows",
+    "write_label_volume_nifti",
+    "write_meshes",
+    "write_summary",
+]

@@ -1,0 +1,22 @@
+"""Deployment input: per-vertebra packed patches of a lateral and an AP radiograph."""
+
+from __future__ import annotations
+
+from transvert_monai.transforms.radiograph.array import RadiographPatches
+from transvert_monai.transforms.radiograph.dictionary import LoadRadiographd, RadiographPatchesd
+from transvert_monai.transforms.radiograph.functional import (
+    RadiographSamples,
+    as_centroids_2d,
+    cut_patches,
+    extract_radiograph_samples,
+)
+
+__all__ = [
+    "LoadRadiographd",
+    "RadiographPatches",
+    "RadiographPatchesd",
+    "RadiographSamples",
+    "as_centroids_2d",
+    "cut_patches",
+    "extract_radiograph_samples",
+]

@@ -1,0 +1,150 @@
+"""Dictionary transforms of deployment: :class:`LoadRadiographd` and :class:`RadiographPatchesd`.
+
+Typical use (one dictionary per radiograph pair)::
+
+    Compose([
+        LoadRadiographd(["lateral", "ap"]),
+        RadiographPatchesd(["lateral", "ap"], centroids_key="centroids"),
+    ])({"lateral": "lat.dcm", "ap": "ap.dcm", "centroids": "centroids2d.json"})
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+from monai.config import KeysCollection
+from monai.transforms import MapTransform
+from monai.utils import look_up_option
+
+from transvert_monai.geometry import View
+from transvert_monai.io.radiograph import DEFAULT_WORKING_SPACING_MM, Radiograph, read_radiograph
+from transvert_monai.keys import TransVertKeys
+from transvert_monai.transforms.radiograph.array import RadiographPatches
+
+__all__ = ["LoadRadiographd", "RadiographPatchesd"]
+
+_K = TransVertKeys
+
+
+class LoadRadiographd(MapTransform):
+    """Replace paths to radiographs with :class:`~transvert_monai.io.Radiograph` objects (see ``read_radiograph``).
+
+    Args:
+        keys: the radiograph items.
+        views: the view of each key, in order (default: the key names, which must then be ``"lateral"``/``"ap"``).
+        flip_horizontal: per key (or one for all), mirror the image left–right.
+        pixel_spacing_mm, source_to_detector_mm, source_to_patient_mm: geometry for all keys,
+            overriding the files and side-cars (None: from the files).
+        allow_missing_keys: don't raise if a key is absent.
+
+    Raises:
+        ValueError: an unknown view, or as many views/flips as keys not given.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        views: Sequence[str] | None = None,
+        flip_horizontal: bool | Sequence[bool] = False,
+        pixel_spacing_mm: float | Sequence[float] | None = None,
+        source_to_detector_mm: float | None = None,
+        source_to_patient_mm: float | None = None,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        views = [str(k) for k in self.keys] if views is None else list(views)
+        flips = [flip_horizontal] * len(self.keys) if isinstance(flip_horizontal, bool) else list(flip_horizontal)
+        if len(views) != len(self.keys) or len(flips) != len(self.keys):
+            raise ValueError(f"give one view and one flip per key {list(self.keys)}, got views {views} and flips {flips}.")
+        self.views = {k: look_up_option(v, View).value for k, v in zip(self.keys, views)}
+        self.flips = dict(zip(self.keys, (bool(f) for f in flips)))
+        self.geometry = {
+            "pixel_spacing_mm": pixel_spacing_mm,
+            "source_to_detector_mm": source_to_detector_mm,
+            "source_to_patient_mm": source_to_patient_mm,
+        }
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Read the radiographs of ``data`` (items that are already Radiographs are kept).
+
+        Raises:
+            KeyError: a missing key (unless allowed).
+            TypeError: an item that is neither a path nor a Radiograph.
+            FileNotFoundError, ValueError: see :func:`~transvert_monai.io.read_radiograph`.
+        """
+        d = dict(data)
+        for key in self.key_iterator(d):
+            if isinstance(d[key], Radiograph):
+                continue
+            if not isinstance(d[key], (str, os.PathLike)):
+                raise TypeError(f"LoadRadiographd expects d[{key!r}] to be a path to a radiograph, got {type(d[key]).__name__}.")
+            d[key] = read_radiograph(d[key], self.views[key], flip_horizontal=self.flips[key], **self.geometry)
+        return d
+
+
+class RadiographPatchesd(MapTransform):
+    """Dictionary-based wrapper of :class:`RadiographPatches`.
+
+    Args:
+        keys: exactly two items, the lateral then the AP radiograph (Radiograph objects, or paths
+            read with default options).
+        centroids_key: the 2D centroids (a path, a JSON object or a ``Centroids2D``).
+        image_key: output item for the (B, 4, P, P) input.
+        vertebrae_key: output item for the list of VerSe indices.
+        geometry_postfix: the views go to ``f"{key}_{geometry_postfix}"`` as ``ProjectionGeometry``.
+        centroid_px_key: output item for the (B, 2, 2) working-pixel centroids.
+        missing_key: output item for ``{VerSe index: view}`` of skipped vertebrae.
+        working_spacing_mm, patch_size, voi_radius_px: see :class:`RadiographPatches`.
+        allow_missing_keys: must stay False: both views are needed.
+
+    Raises:
+        ValueError: not exactly two keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = (_K.LATERAL.value, _K.AP.value),
+        centroids_key: str = "centroids",
+        image_key: str = _K.IMAGE.value,
+        vertebrae_key: str = _K.VERTEBRAE.value,
+        geometry_postfix: str = "geometry",
+        centroid_px_key: str = "centroid_px",
+        missing_key: str = "missing_vertebrae",
+        working_spacing_mm: float = DEFAULT_WORKING_SPACING_MM,
+        patch_size: int = 64,
+        voi_radius_px: float = 1.0,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        if len(self.keys) != 2:
+            raise ValueError(f"RadiographPatchesd needs two keys, the lateral then the AP view, got {list(self.keys)}.")
+        self.patches = RadiographPatches(working_spacing_mm, patch_size, voi_radius_px)
+        self.centroids_key, self.image_key, self.vertebrae_key = centroids_key, image_key, vertebrae_key
+        self.geometry_postfix, self.centroid_px_key, self.missing_key = geometry_postfix, centroid_px_key, missing_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Add the network input and what placement and outputs need to ``data``.
+
+        Raises:
+            KeyError: a missing view or centroids item.
+            TypeError, ValueError: see :class:`RadiographPatches`.
+        """
+        d = dict(data)
+        for key in (*self.keys, self.centroids_key):
+            if key not in d:
+                raise KeyError(f"key '{key}' is not in the data; it holds {sorted(map(str, d))}.")
+        lat_key, ap_key = self.keys
+        views = {}
+        for key, view in ((lat_key, "lateral"), (ap_key, "ap")):
+            views[key] = d[key] if isinstance(d[key], Radiograph) else read_radiograph(d[key], view)
+        s = self.patches.samples(views[lat_key], views[ap_key], d[self.centroids_key])
+        d[lat_key], d[ap_key] = views[lat_key], views[ap_key]
+        d[self.image_key] = self.patches.pack(s, views[lat_key].source)
+        d[self.vertebrae_key] = list(s.labels)
+        d[f"{lat_key}_{self.geometry_postfix}"] = s.lateral_geometry
+        d[f"{ap_key}_{self.geometry_postfix}"] = s.ap_geometry
+        d[self.centroid_px_key] = s.centroid_px
+        d[self.missing_key] = dict(s.missing)
+        return d
