@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from transvert_monai.transforms.drr.array import (
+    RandCArmPose,
     RandRenderDRR,
     RenderDRR,
     derived_meta_tensor,
@@ -22,6 +23,7 @@ from transvert_monai.transforms.drr.functional import (
 )
 
 __all__ = [
+    "RandCArmPose",
     "AttenuationVolume",
     "DRROutput",
     "RandRenderDRR",

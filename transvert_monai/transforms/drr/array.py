@@ -16,7 +16,7 @@ from transvert_monai.geometry import ProjectionGeometry, View, ap_view, as_affin
 from transvert_monai.keys import TransVertKeys
 from transvert_monai.transforms.drr.functional import DRROutput, hu_to_mu, patch_origin, patch_pixels, render_drr
 
-__all__ = ["RenderDRR", "RandRenderDRR", "volume_and_affine", "sample_range", "draw_pose", "derived_meta_tensor"]
+__all__ = ["RandCArmPose", "RenderDRR", "RandRenderDRR", "volume_and_affine", "sample_range", "draw_pose", "derived_meta_tensor"]
 
 
 def volume_and_affine(img: NdarrayOrTensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,6 +87,51 @@ def draw_pose(
         "translation_mm": [float(rng.uniform(-t, t)) for t in translation_range_mm],
         "view_angle_rad": float(rng.uniform(-view_angle_range_rad, view_angle_range_rad)),
     }
+
+
+class RandCArmPose(RandomizableTransform):
+    """Base of the random-pose transforms: draws one C-arm pose per call into ``self.pose``.
+
+    With probability ``prob``, :meth:`randomize` draws a rotation uniform in ``±rotation_range_rad``
+    about each world axis (about the isocentre), a translation uniform in ``±translation_range_mm``
+    and a view-angle error uniform in ``±view_angle_range_rad`` (see :func:`draw_pose`); otherwise
+    the pose is nominal (all zeros). Subclasses then apply it deterministically.
+
+    Args:
+        rotation_range_rad: half-range of the rotation about x, y, z (one number or three).
+        translation_range_mm: half-range of the translation along x, y, z.
+        view_angle_range_rad: half-range of the deviation of the angle between the two views from 90°.
+        prob: probability of perturbing the pose.
+
+    Raises:
+        ValueError: negative ranges.
+    """
+
+    def __init__(
+        self,
+        rotation_range_rad: float | Sequence[float] = 0.05,
+        translation_range_mm: float | Sequence[float] = 20.0,
+        view_angle_range_rad: float = 0.0,
+        prob: float = 1.0,
+    ) -> None:
+        RandomizableTransform.__init__(self, prob)
+        self.rotation_range_rad = sample_range(rotation_range_rad, "rotation_range_rad")
+        self.translation_range_mm = sample_range(translation_range_mm, "translation_range_mm")
+        if not view_angle_range_rad >= 0:
+            raise ValueError(f"`view_angle_range_rad` must be non-negative, got {view_angle_range_rad!r}.")
+        self.view_angle_range_rad = float(view_angle_range_rad)
+        self.pose: dict[str, Any] = draw_pose(None, (), (), apply=False)
+
+    def set_random_state(self, seed: int | None = None, state: Any = None) -> RandCArmPose:
+        super().set_random_state(seed, state)
+        return self
+
+    def randomize(self, data: Any = None) -> None:
+        """Draw the pose of this call (nominal when the transform is not applied)."""
+        super().randomize(None)
+        self.pose = draw_pose(
+            self.R, self.rotation_range_rad, self.translation_range_mm, self.view_angle_range_rad, self._do_transform
+        )
 
 
 class RenderDRR(Transform):
@@ -199,12 +244,11 @@ class RenderDRR(Transform):
         return derived_meta_tensor(image, out_affine, img, meta)
 
 
-class RandRenderDRR(RandomizableTransform):
+class RandRenderDRR(RandCArmPose):
     """:class:`RenderDRR` with a random C-arm pose: rotation about each world axis and translation.
 
-    With probability ``prob`` a rotation uniform in ``±rotation_range_rad`` per axis (about the
-    isocentre) and a translation uniform in ``±translation_range_mm`` per axis are drawn in
-    :meth:`randomize`, then the deterministic :class:`RenderDRR` renders with the moved view.
+    The pose is drawn by :class:`RandCArmPose` (without a view-angle error: one view), then the
+    deterministic :class:`RenderDRR` renders with the moved view.
 
     Args:
         rotation_range_rad: half-range of the rotation about x, y, z (one number or three).
@@ -222,18 +266,8 @@ class RandRenderDRR(RandomizableTransform):
         prob: float = 1.0,
         **kwargs: Any,
     ) -> None:
-        RandomizableTransform.__init__(self, prob)
+        super().__init__(rotation_range_rad, translation_range_mm, 0.0, prob)
         self.renderer = RenderDRR(**kwargs)
-        self.rotation_range_rad = sample_range(rotation_range_rad, "rotation_range_rad")
-        self.translation_range_mm = sample_range(translation_range_mm, "translation_range_mm")
-        self.rotation_rad = (0.0, 0.0, 0.0)
-        self.translation_mm = (0.0, 0.0, 0.0)
-
-    def randomize(self, data: Any = None) -> None:
-        """Draw the pose offsets (zeros when the transform is not applied)."""
-        super().randomize(None)
-        pose = draw_pose(self.R, self.rotation_range_rad, self.translation_range_mm, apply=self._do_transform)
-        self.rotation_rad, self.translation_mm = tuple(pose["rotation_rad"]), tuple(pose["translation_mm"])
 
     def __call__(
         self, img: NdarrayOrTensor, centre_mm: Sequence[float] | torch.Tensor | None = None, randomize: bool = True
@@ -241,8 +275,8 @@ class RandRenderDRR(RandomizableTransform):
         """Render ``img`` with a newly drawn (or, with ``randomize=False``, the last) pose."""
         if randomize:
             self.randomize()
-        geometry = self.renderer.geometry_for(img).with_pose(self.rotation_rad, self.translation_mm)
+        geometry = self.renderer.geometry_for(img).with_pose(self.pose["rotation_rad"], self.pose["translation_mm"])
         out = self.renderer(img, geometry=geometry, centre_mm=centre_mm)
         if isinstance(out, MetaTensor):
-            out.meta[TransVertKeys.POSE.value] = {"rotation_rad": list(self.rotation_rad), "translation_mm": list(self.translation_mm)}
+            out.meta[TransVertKeys.POSE.value] = dict(self.pose)
         return out

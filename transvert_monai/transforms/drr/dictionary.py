@@ -7,12 +7,12 @@ from typing import Any
 
 from monai.config import KeysCollection
 from monai.data import MetaTensor
-from monai.transforms import MapTransform, RandomizableTransform
+from monai.transforms import MapTransform
 from monai.utils import ensure_tuple
 
 from transvert_monai.geometry import View, biplanar_views, grid_centre_mm
 from transvert_monai.keys import TransVertKeys
-from transvert_monai.transforms.drr.array import RenderDRR, draw_pose, sample_range, volume_and_affine
+from transvert_monai.transforms.drr.array import RandCArmPose, RenderDRR, volume_and_affine
 
 __all__ = ["RenderDRRd", "RandRenderDRRd"]
 
@@ -60,7 +60,7 @@ class RenderDRRd(MapTransform):
         return d
 
 
-class RandRenderDRRd(RandomizableTransform, MapTransform):
+class RandRenderDRRd(RandCArmPose, MapTransform):
     """Render each CT item in both views (lateral and AP) with one random C-arm pose per call.
 
     One :meth:`randomize` per sample draws a rotation (``±rotation_range_rad`` about each world
@@ -98,32 +98,15 @@ class RandRenderDRRd(RandomizableTransform, MapTransform):
         **kwargs: Any,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
-        RandomizableTransform.__init__(self, prob)
+        RandCArmPose.__init__(self, rotation_range_rad, translation_range_mm, view_angle_range_rad, prob)
         if output_keys is None:
             output_keys = [(f"{k}_{View.LATERAL.value}", f"{k}_{View.AP.value}") for k in self.keys]
         self.output_keys = [tuple(pair) for pair in output_keys]
         if len(self.output_keys) != len(self.keys) or any(len(p) != 2 for p in self.output_keys):
             raise ValueError("`output_keys` must hold one (lateral, ap) pair of output keys per key.")
-        self.rotation_range_rad = sample_range(rotation_range_rad, "rotation_range_rad")
-        self.translation_range_mm = sample_range(translation_range_mm, "translation_range_mm")
-        if not view_angle_range_rad >= 0:
-            raise ValueError(f"`view_angle_range_rad` must be non-negative, got {view_angle_range_rad!r}.")
-        self.view_angle_range_rad = float(view_angle_range_rad)
         self.centre_key = centre_key
         self.isocentre_mm = isocentre_mm
         self.renderers = {v: RenderDRR(view=v, **kwargs) for v in (View.LATERAL, View.AP)}
-        self.pose: dict[str, Any] = {}
-
-    def set_random_state(self, seed: int | None = None, state: Any = None) -> RandRenderDRRd:
-        super().set_random_state(seed, state)
-        return self
-
-    def randomize(self, data: Any = None) -> None:
-        """Draw one pose for all keys and both views."""
-        super().randomize(None)
-        self.pose = draw_pose(
-            self.R, self.rotation_range_rad, self.translation_range_mm, self.view_angle_range_rad, self._do_transform
-        )
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)

@@ -12,12 +12,12 @@ from typing import Any
 
 import torch
 from monai.data.meta_obj import get_track_meta
-from monai.transforms import MapTransform, RandomizableTransform
+from monai.transforms import MapTransform
 from monai.utils import look_up_option
 
 from transvert_monai.geometry import biplanar_views, grid_centre_mm
 from transvert_monai.keys import TransVertKeys
-from transvert_monai.transforms.drr.array import derived_meta_tensor, draw_pose, sample_range, volume_and_affine
+from transvert_monai.transforms.drr.array import RandCArmPose, derived_meta_tensor, volume_and_affine
 from transvert_monai.transforms.drr.functional import AttenuationVolume, hu_to_mu
 from transvert_monai.transforms.sample.functional import extract_vertebra_samples
 from transvert_monai.transforms.voi.functional import VOIMode
@@ -232,7 +232,7 @@ class ExtractVertebraSamplesd(MapTransform):
         return self.extract(data, poses)
 
 
-class RandExtractVertebraSamplesd(RandomizableTransform, ExtractVertebraSamplesd):
+class RandExtractVertebraSamplesd(RandCArmPose, ExtractVertebraSamplesd):
     """:class:`ExtractVertebraSamplesd` with a random C-arm pose, one per case and call.
 
     :meth:`randomize` draws a rotation uniform in ``±rotation_range_rad`` about each world axis
@@ -264,24 +264,11 @@ class RandExtractVertebraSamplesd(RandomizableTransform, ExtractVertebraSamplesd
             raise ValueError(f"`max_samples` must be a positive whole number or None, got {max_samples!r}.")
         self.max_samples = max_samples
         self.labels: list[int] | None = None
-        RandomizableTransform.__init__(self, prob)
-        self.rotation_range_rad = sample_range(rotation_range_rad, "rotation_range_rad")
-        self.translation_range_mm = sample_range(translation_range_mm, "translation_range_mm")
-        if not view_angle_range_rad >= 0:
-            raise ValueError(f"`view_angle_range_rad` must be non-negative, got {view_angle_range_rad!r}.")
-        self.view_angle_range_rad = float(view_angle_range_rad)
-        self.pose: dict[str, Any] = {}
-
-    def set_random_state(self, seed: int | None = None, state: Any = None) -> RandExtractVertebraSamplesd:
-        super().set_random_state(seed, state)
-        return self
+        RandCArmPose.__init__(self, rotation_range_rad, translation_range_mm, view_angle_range_rad, prob)
 
     def randomize(self, data: Any = None) -> None:
         """Draw the pose of this call and, with ``max_samples``, its vertebrae (``data``: the vertebra list)."""
-        super().randomize(None)
-        self.pose = draw_pose(
-            self.R, self.rotation_range_rad, self.translation_range_mm, self.view_angle_range_rad, self._do_transform
-        )
+        RandCArmPose.randomize(self)
         self.labels = None
         if data is not None and self.max_samples is not None and len(data) > self.max_samples:
             self.labels = sorted(int(v) for v in self.R.choice(list(data), self.max_samples, replace=False))
