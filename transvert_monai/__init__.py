@@ -9,7 +9,19 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from transvert_monai import data, engines, geometry, handlers, losses, metrics, networks, transforms, visualize  # noqa: E402
+from transvert_monai import (  # noqa: E402
+    data,
+    engines,
+    geometry,
+    handlers,
+    io,
+    losses,
+    metrics,
+    networks,
+    outputs,
+    transforms,
+    visualize,
+)
 from transvert_monai.keys import TransVertKeys  # noqa: E402
 
 __all__ = [
@@ -19,9 +31,11 @@ __all__ = [
     "engines",
     "geometry",
     "handlers",
+    "io",
     "losses",
     "metrics",
     "networks",
+    "outputs",
     "transforms",
     "visualize",
 ]

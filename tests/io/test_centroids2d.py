@@ -15,8 +15,16 @@ PER_VERTEBRA = {
         {"label": "L1", "lateral": [140.5, 52.0], "ap": [141.0, 61.5]},
     ]
 }
-NAMES = {"lateral": {"19": [100.0, 50.0], "vertebrae_L1": [140.5, 52.0]}, "ap": {"t12": [101.0, 60.0], "20": [141.0, 61.5]}}
-INDICES = {"vertebrae": [{"label": 19, "lateral": [100, 50], "ap": [101, 60]}, {"label": 20, "lateral": [140.5, 52], "ap": [141, 61.5]}]}
+NAMES = {
+    "lateral": {"19": [100.0, 50.0], "vertebrae_L1": [140.5, 52.0]},
+    "ap": {"t12": [101.0, 60.0], "20": [141.0, 61.5]},
+}
+INDICES = {
+    "vertebrae": [
+        {"label": 19, "lateral": [100, 50], "ap": [101, 60]},
+        {"label": 20, "lateral": [140.5, 52], "ap": [141, 61.5]},
+    ]
+}
 
 LAYOUTS = [PER_VIEW, PER_VERTEBRA, NAMES, INDICES]
 
@@ -39,7 +47,10 @@ def test_labels_are_ordered_cranial_to_caudal_with_t13():
 
 ONE_VIEW_CASES = [
     ({"lateral": {"T12": [1, 1], "L1": [2, 2]}, "ap": {"T12": [1, 1]}}, {20: "ap"}),
-    ({"vertebrae": [{"label": "T12", "lateral": [1, 1], "ap": [1, 1]}, {"label": "L2", "ap": [3, 3]}]}, {21: "lateral"}),
+    (
+        {"vertebrae": [{"label": "T12", "lateral": [1, 1], "ap": [1, 1]}, {"label": "L2", "ap": [3, 3]}]},
+        {21: "lateral"},
+    ),
 ]
 
 
@@ -67,7 +78,18 @@ INVALID_CASES = [
 @pytest.mark.parametrize(
     "data,match",
     INVALID_CASES,
-    ids=["list", "one-view-key", "extra-key", "short", "text", "nan", "unknown-name", "duplicate", "no-pair", "no-label"],
+    ids=[
+        "list",
+        "one-view-key",
+        "extra-key",
+        "short",
+        "text",
+        "nan",
+        "unknown-name",
+        "duplicate",
+        "no-pair",
+        "no-label",
+    ],
 )
 def test_wrong_layout_is_rejected(data, match):
     with warnings.catch_warnings():
@@ -88,7 +110,9 @@ def test_centroid_outside_its_image_is_rejected_naming_label_and_view(rc, view):
 
 
 def test_pixel_edges_are_inside():
-    c = parse_centroids_2d({"lateral": {"L2": [-0.5, 39.5]}, "ap": {"L2": [29.5, 0]}}, image_sizes={"lateral": (30, 40), "ap": (30, 20)})
+    c = parse_centroids_2d(
+        {"lateral": {"L2": [-0.5, 39.5]}, "ap": {"L2": [29.5, 0]}}, image_sizes={"lateral": (30, 40), "ap": (30, 20)}
+    )
     assert isinstance(c, Centroids2D)
 
 

@@ -15,14 +15,41 @@ pytest.importorskip("pydicom")
 
 # (tags, expected spacing, SDD, SID, magnification)
 DICOM_GEOMETRY_CASES = [
-    ({"ImagerPixelSpacing": [0.15, 0.15], "DistanceSourceToDetector": 1800, "DistanceSourceToPatient": 1500}, (0.15, 0.15), 1800.0, 1500.0),
-    ({"ImagerPixelSpacing": [0.2, 0.1], "DistanceSourceToDetector": 1200, "DistanceSourceToPatient": 1000}, (0.2, 0.1), 1200.0, 1000.0),
-    ({"ImagerPixelSpacing": [0.14, 0.14], "DistanceSourceToDetector": 3000, "DistanceSourceToPatient": 2800}, (0.14, 0.14), 3000.0, 2800.0),
-    ({"ImagerPixelSpacing": None, "PixelSpacing": [0.3, 0.3], "DistanceSourceToDetector": 1800, "DistanceSourceToPatient": 1500}, (0.3, 0.3), 1800.0, 1500.0),
+    (
+        {"ImagerPixelSpacing": [0.15, 0.15], "DistanceSourceToDetector": 1800, "DistanceSourceToPatient": 1500},
+        (0.15, 0.15),
+        1800.0,
+        1500.0,
+    ),
+    (
+        {"ImagerPixelSpacing": [0.2, 0.1], "DistanceSourceToDetector": 1200, "DistanceSourceToPatient": 1000},
+        (0.2, 0.1),
+        1200.0,
+        1000.0,
+    ),
+    (
+        {"ImagerPixelSpacing": [0.14, 0.14], "DistanceSourceToDetector": 3000, "DistanceSourceToPatient": 2800},
+        (0.14, 0.14),
+        3000.0,
+        2800.0,
+    ),
+    (
+        {
+            "ImagerPixelSpacing": None,
+            "PixelSpacing": [0.3, 0.3],
+            "DistanceSourceToDetector": 1800,
+            "DistanceSourceToPatient": 1500,
+        },
+        (0.3, 0.3),
+        1800.0,
+        1500.0,
+    ),
 ]
 
 
-@pytest.mark.parametrize("tags,spacing,sdd,sid", DICOM_GEOMETRY_CASES, ids=["nominal", "anisotropic", "long-distance", "pixel-spacing"])
+@pytest.mark.parametrize(
+    "tags,spacing,sdd,sid", DICOM_GEOMETRY_CASES, ids=["nominal", "anisotropic", "long-distance", "pixel-spacing"]
+)
 def test_dicom_geometry_follows_the_tags(tmp_path, tags, spacing, sdd, sid):
     path = write_dicom(tmp_path / "lat.dcm", gradient_image((60, 40)), **tags)
     rad = read_radiograph(path, "lateral")
@@ -37,11 +64,21 @@ def test_dicom_geometry_follows_the_tags(tmp_path, tags, spacing, sdd, sid):
 
 
 def test_dicom_geometry_equals_the_nominal_preset(tmp_path):
-    path = write_dicom(tmp_path / "ap.dcm", gradient_image((120, 90)), ImagerPixelSpacing=[0.9, 0.9],
-                       DistanceSourceToDetector=1600, DistanceSourceToPatient=1400)
+    path = write_dicom(
+        tmp_path / "ap.dcm",
+        gradient_image((120, 90)),
+        ImagerPixelSpacing=[0.9, 0.9],
+        DistanceSourceToDetector=1600,
+        DistanceSourceToPatient=1400,
+    )
     g = read_radiograph(path, "ap").geometry(1.8)
-    assert g == ap_view(isocentre_mm=(0, 0, 0), source_to_detector_mm=1600, source_to_isocentre_mm=1400,
-                        detector_size_px=(60, 45), detector_spacing_mm=1.8)
+    assert g == ap_view(
+        isocentre_mm=(0, 0, 0),
+        source_to_detector_mm=1600,
+        source_to_isocentre_mm=1400,
+        detector_size_px=(60, 45),
+        detector_spacing_mm=1.8,
+    )
 
 
 def test_pixel_spacing_fallback_is_logged(tmp_path, caplog):
@@ -53,7 +90,9 @@ def test_pixel_spacing_fallback_is_logged(tmp_path, caplog):
 
 
 def test_imager_pixel_spacing_wins_over_pixel_spacing(tmp_path):
-    path = write_dicom(tmp_path / "lat.dcm", gradient_image(), ImagerPixelSpacing=[0.15, 0.15], PixelSpacing=[0.125, 0.125])
+    path = write_dicom(
+        tmp_path / "lat.dcm", gradient_image(), ImagerPixelSpacing=[0.15, 0.15], PixelSpacing=[0.125, 0.125]
+    )
     rad = read_radiograph(path, "lateral")
     assert rad.pixel_spacing_mm == (0.15, 0.15) and "ImagerPixelSpacing" in rad.spacing_origin
 
@@ -67,8 +106,13 @@ def test_missing_distances_fall_back_with_warnings(tmp_path, caplog):
 
 
 def test_arguments_override_the_tags(tmp_path):
-    path = write_dicom(tmp_path / "lat.dcm", gradient_image(), ImagerPixelSpacing=[0.15, 0.15],
-                       DistanceSourceToDetector=1800, DistanceSourceToPatient=1500)
+    path = write_dicom(
+        tmp_path / "lat.dcm",
+        gradient_image(),
+        ImagerPixelSpacing=[0.15, 0.15],
+        DistanceSourceToDetector=1800,
+        DistanceSourceToPatient=1500,
+    )
     rad = read_radiograph(path, "lateral", pixel_spacing_mm=0.1, source_to_detector_mm=2000, source_to_patient_mm=1700)
     assert rad.pixel_spacing_mm == (0.1, 0.1) and rad.source_to_detector_mm == 2000 and rad.source_to_patient_mm == 1700
 
@@ -78,13 +122,21 @@ def test_monochrome1_is_inverted_to_bright_bone(tmp_path):
     stored = image.max() + image.min() - image  # the same picture as MONOCHROME1
     common = {"ImagerPixelSpacing": [0.15, 0.15]}
     mono2 = read_radiograph(write_dicom(tmp_path / "m2.dcm", image, **common), "lateral")
-    mono1 = read_radiograph(write_dicom(tmp_path / "m1.dcm", stored, PhotometricInterpretation="MONOCHROME1", **common), "lateral")
+    mono1 = read_radiograph(
+        write_dicom(tmp_path / "m1.dcm", stored, PhotometricInterpretation="MONOCHROME1", **common), "lateral"
+    )
     assert torch.equal(mono1.pixels, mono2.pixels)
 
 
 def test_rescale_and_patient_id_are_applied(tmp_path):
-    path = write_dicom(tmp_path / "lat.dcm", gradient_image(), ImagerPixelSpacing=[0.15, 0.15],
-                       RescaleSlope=2.0, RescaleIntercept=-5.0, PatientID="ABC")
+    path = write_dicom(
+        tmp_path / "lat.dcm",
+        gradient_image(),
+        ImagerPixelSpacing=[0.15, 0.15],
+        RescaleSlope=2.0,
+        RescaleIntercept=-5.0,
+        PatientID="ABC",
+    )
     rad = read_radiograph(path, "lateral")
     assert torch.equal(rad.pixels, torch.from_numpy(gradient_image().astype(np.float32) * 2 - 5))
     assert rad.patient_id == "ABC"
@@ -98,11 +150,29 @@ def test_flip_horizontal_mirrors_the_image_and_the_file_pixels(tmp_path):
     assert flipped.pixels[3, int(rc[1])] == plain.pixels[3, 2]
 
 
-def test_contradicting_patient_orientation_is_reported(tmp_path, caplog):
-    path = write_dicom(tmp_path / "lat.dcm", gradient_image(), ImagerPixelSpacing=[0.15, 0.15], PatientOrientation=["P", "F"])
+# (PatientOrientation, view, flip_horizontal) → whether a flip is suggested
+ORIENTATION_CASES = [
+    (["P", "F"], "lateral", False, True),
+    (["P", "F"], "lateral", True, False),
+    (["A", "F"], "lateral", False, False),
+    (["A", "F"], "lateral", True, True),
+    (["R", "F"], "ap", False, True),
+    (["L", "F"], "ap", False, False),
+]
+
+
+@pytest.mark.parametrize(
+    "orientation,view,flip,reported",
+    ORIENTATION_CASES,
+    ids=["lat-facing-left", "lat-flipped", "lat-as-expected", "lat-flipped-wrongly", "ap-mirrored", "ap-as-expected"],
+)
+def test_contradicting_patient_orientation_is_reported(tmp_path, caplog, orientation, view, flip, reported):
+    path = write_dicom(
+        tmp_path / "x.dcm", gradient_image(), ImagerPixelSpacing=[0.15, 0.15], PatientOrientation=orientation
+    )
     with caplog.at_level(logging.WARNING, logger="transvert_monai.io"):
-        read_radiograph(path, "lateral")
-    assert any("flip_horizontal" in r.message for r in caplog.records)
+        read_radiograph(path, view, flip_horizontal=flip)
+    assert any("flip_horizontal" in r.message for r in caplog.records) is reported
 
 
 BAD_DICOM_CASES = [
@@ -115,7 +185,9 @@ BAD_DICOM_CASES = [
 ]
 
 
-@pytest.mark.parametrize("tags,match", BAD_DICOM_CASES, ids=["ct", "mr", "multi-frame", "no-spacing", "sid-beyond-sdd", "colour"])
+@pytest.mark.parametrize(
+    "tags,match", BAD_DICOM_CASES, ids=["ct", "mr", "multi-frame", "no-spacing", "sid-beyond-sdd", "colour"]
+)
 def test_bad_dicom_is_rejected_naming_the_file(tmp_path, tags, match):
     base = {"ImagerPixelSpacing": [0.15, 0.15]}
     base.update(tags)
@@ -169,10 +241,17 @@ def test_png_without_spacing_says_how_to_give_it(tmp_path):
 
 
 def test_png_geometry_comes_from_the_default_sidecar(tmp_path):
-    side = {"pixel_spacing_mm": [0.2, 0.15], "source_to_detector_mm": 1700, "source_to_patient_mm": 1400, "patient_id": "X"}
+    side = {
+        "pixel_spacing_mm": [0.2, 0.15],
+        "source_to_detector_mm": 1700,
+        "source_to_patient_mm": 1400,
+        "patient_id": "X",
+    }
     path = write_png(tmp_path / "ap.png", gradient_image(), side)
     rad = read_radiograph(path, "ap")
-    assert rad.pixel_spacing_mm == (0.2, 0.15) and rad.source_to_detector_mm == 1700 and rad.source_to_patient_mm == 1400
+    assert (
+        rad.pixel_spacing_mm == (0.2, 0.15) and rad.source_to_detector_mm == 1700 and rad.source_to_patient_mm == 1400
+    )
     assert rad.patient_id == "X" and torch.equal(rad.pixels, torch.from_numpy(gradient_image().astype(np.float32)))
     assert read_radiograph(path, "ap", pixel_spacing_mm=0.3).pixel_spacing_mm == (0.3, 0.3)  # arguments win
 
@@ -192,14 +271,21 @@ def test_bad_sidecar_is_rejected(tmp_path, side, match):
 
 
 def test_transvert_drr_sidecar_is_read(tmp_path):
-    g = lateral_view(detector_size_px=(40, 30), detector_spacing_mm=0.5, source_to_detector_mm=1700, source_to_isocentre_mm=1300)
+    g = lateral_view(
+        detector_size_px=(40, 30), detector_spacing_mm=0.5, source_to_detector_mm=1700, source_to_isocentre_mm=1300
+    )
     path = write_png(tmp_path / "drr.png", gradient_image(), {"geometry": g.to_dict(), "png_scale": 3.0})
     rad = read_radiograph(path, "lateral")
     assert rad.pixel_spacing_mm == (0.5, 0.5) and rad.source_to_patient_mm == 1300
 
 
 # (shape, spacing, working spacing)
-RESAMPLE_CASES = [((400, 300), (0.15, 0.15), 1.8), ((401, 299), (0.15, 0.2), 1.8), ((37, 53), (0.5, 0.5), 1.8), ((20, 30), (2.5, 2.5), 1.8)]
+RESAMPLE_CASES = [
+    ((400, 300), (0.15, 0.15), 1.8),
+    ((401, 299), (0.15, 0.2), 1.8),
+    ((37, 53), (0.5, 0.5), 1.8),
+    ((20, 30), (2.5, 2.5), 1.8),
+]
 
 
 @pytest.mark.parametrize("shape,spacing,working", RESAMPLE_CASES, ids=["even", "odd-aniso", "small", "upsample"])
@@ -281,3 +367,15 @@ def test_invalid_radiograph_is_rejected(kw, match):
     args = {"pixels": torch.zeros(4, 4), "pixel_spacing_mm": 0.15, "view": "lateral", **kw}
     with pytest.raises(ValueError, match=match):
         Radiograph(**args)
+
+
+def test_dicom_without_suffix_is_recognised_by_its_preamble(tmp_path):
+    path = write_dicom(tmp_path / "IM0001", gradient_image(), ImagerPixelSpacing=[0.15, 0.15])
+    assert read_radiograph(path, "lateral").shape == (40, 30)
+
+
+def test_unknown_format_is_rejected(tmp_path):
+    path = tmp_path / "lat.txt"
+    path.write_text("not an image")
+    with pytest.raises(ValueError, match="cannot tell the format"):
+        read_radiograph(path, "lateral", pixel_spacing_mm=0.15)

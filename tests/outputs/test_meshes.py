@@ -62,7 +62,9 @@ def test_vertices_are_in_world_millimetres(tmp_path):
 def test_one_file_per_vertebra_and_format_plus_the_spine(tmp_path):
     paths = write_meshes(box_volume(), make_affine(), tmp_path, formats=("stl", "ply", "obj"))
     assert sorted(paths) == ["L1", "L2", "spine"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.{f}" for n in ("L1", "L2", "spine") for f in ("stl", "ply", "obj"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{n}.{f}" for n in ("L1", "L2", "spine") for f in ("stl", "ply", "obj")
+    )
 
 
 def test_metatensor_carries_its_affine(tmp_path):

@@ -102,7 +102,9 @@ def _position(value: Any, label: Any, view: str, where: str) -> tuple[float, flo
         else:
             ok = all(math.isfinite(x) for x in rc) and not any(isinstance(x, bool) for x in value)
     if not ok:
-        raise ValueError(f"{where}: the {view} centroid of {label!r} must be [row, col] (two finite numbers), got {value!r}.")
+        raise ValueError(
+            f"{where}: the {view} centroid of {label!r} must be [row, col] (two finite numbers), got {value!r}."
+        )
     return rc
 
 
@@ -112,7 +114,9 @@ def _add(store: dict[int, tuple[float, float]], name: Any, value: Any, view: str
     except ValueError as err:
         raise ValueError(f"{where}, {view} view: {err}") from None
     if label in store:
-        raise ValueError(f"{where}: vertebra {label_to_name(label)} is given twice in the {view} view (as {name!r} and before).")
+        raise ValueError(
+            f"{where}: vertebra {label_to_name(label)} is given twice in the {view} view (as {name!r} and before)."
+        )
     store[label] = _position(value, name, view, where)
 
 
@@ -150,13 +154,17 @@ def parse_centroids_2d(
     if keys == set(_VIEWS):
         for view in _VIEWS:
             if not isinstance(data[view], Mapping):
-                raise ValueError(f"{where}: '{view}' must map vertebra names to [row, col], got {type(data[view]).__name__}.")
+                raise ValueError(
+                    f"{where}: '{view}' must map vertebra names to [row, col], got {type(data[view]).__name__}."
+                )
             for name, value in data[view].items():
                 _add(views[view], name, value, view, where)
     elif keys == {"vertebrae"} and isinstance(data["vertebrae"], list):
         for i, entry in enumerate(data["vertebrae"]):
             if not isinstance(entry, Mapping) or "label" not in entry or set(entry) - {"label", *_VIEWS}:
-                raise ValueError(f"{where}: entry {i} of 'vertebrae' must be {{'label', 'lateral', 'ap'}}, got {entry!r}.")
+                raise ValueError(
+                    f"{where}: entry {i} of 'vertebrae' must be {{'label', 'lateral', 'ap'}}, got {entry!r}."
+                )
             for view in _VIEWS:
                 if entry.get(view) is not None:
                     _add(views[view], entry["label"], entry[view], view, where)
@@ -181,9 +189,7 @@ def parse_centroids_2d(
     return out
 
 
-def read_centroids_2d(
-    path: str | os.PathLike, image_sizes: Mapping[str, Sequence[int]] | None = None
-) -> Centroids2D:
+def read_centroids_2d(path: str | os.PathLike, image_sizes: Mapping[str, Sequence[int]] | None = None) -> Centroids2D:
     """Read a 2D centroid JSON file (see the module docstring).
 
     Args:

@@ -116,7 +116,9 @@ def read_sidecar(path: Path, view: str) -> dict[str, Any]:
     else:
         unknown = sorted(set(data) - set(_SIDECAR_KEYS))
     if unknown:
-        raise ValueError(f"geometry side-car {path} has unknown keys {unknown}; expected some of {list(_SIDECAR_KEYS)}.")
+        raise ValueError(
+            f"geometry side-car {path} has unknown keys {unknown}; expected some of {list(_SIDECAR_KEYS)}."
+        )
     where = f"geometry side-car {path}"
     out: dict[str, Any] = {}
     if data.get("pixel_spacing_mm") is not None:
@@ -127,28 +129,40 @@ def read_sidecar(path: Path, view: str) -> dict[str, Any]:
     if data.get("patient_id") is not None:
         out["patient_id"] = str(data["patient_id"])
     if data.get("view") not in (None, "custom") and str(data["view"]).lower() != view:
-        raise ValueError(f"{where} describes a {data['view']!r} view, but the image is read as {view!r}; check the file pairing.")
+        raise ValueError(
+            f"{where} describes a {data['view']!r} view, but the image is read as {view!r}; check the file pairing."
+        )
     return out
 
 
 # ---------------------------------------------------------------------------------------------- DICOM
-def _check_dicom_orientation(ds: Any, view: str, path: Path) -> None:
+def _check_dicom_orientation(ds: Any, view: str, path: Path, flip_horizontal: bool) -> None:
+    """Report a PatientOrientation (0020,0020) that contradicts the orientation the view expects."""
     value = ds.get("PatientOrientation")
     if not value or len(value) != 2:
         return
     found = tuple(str(v)[:1].upper() for v in value)
     expected = _EXPECTED_ORIENTATION[view]
-    if found[0] == _OPPOSITE[expected[0]]:
+    columns = _OPPOSITE.get(found[0], found[0]) if flip_horizontal else found[0]
+    if columns == _OPPOSITE[expected[0]]:
         logger.warning(
-            "%s: PatientOrientation %s says the columns run towards %s, but the %s view expects %s; "
-            "pass flip_horizontal=True if the image is not already flipped.",
-            path, list(value), found[0], view, expected[0],
+            "%s: PatientOrientation %s says the columns run towards %s%s, but the %s view expects %s; "
+            "read it with flip_horizontal=%s.",
+            path,
+            list(value),
+            found[0],
+            " (before the flip)" if flip_horizontal else "",
+            view,
+            expected[0],
+            not flip_horizontal,
         )
     if found[1] == _OPPOSITE[expected[1]]:
-        logger.warning("%s: PatientOrientation %s says the image is upside down (rows towards the head).", path, list(value))
+        logger.warning(
+            "%s: PatientOrientation %s says the image is upside down (rows towards the head).", path, list(value)
+        )
 
 
-def _read_dicom(path: Path, view: str) -> ImageRecord:
+def _read_dicom(path: Path, view: str, flip_horizontal: bool = False) -> ImageRecord:
     try:
         import pydicom
     except ImportError as err:
@@ -177,7 +191,9 @@ def _read_dicom(path: Path, view: str) -> ImageRecord:
             "install a decoder (pip install pylibjpeg pylibjpeg-libjpeg) or decompress it (dcmdjpeg)."
         ) from None
     if array.ndim != 2:
-        raise ValueError(f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image (3D files are not read).")
+        raise ValueError(
+            f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image (3D files are not read)."
+        )
     pixels = np.asarray(array, dtype=np.float64) * float(ds.get("RescaleSlope", 1.0) or 1.0) + float(
         ds.get("RescaleIntercept", 0.0) or 0.0
     )
@@ -185,7 +201,9 @@ def _read_dicom(path: Path, view: str) -> ImageRecord:
     if photometric == "MONOCHROME1":  # low values are bright: invert within the image's range so bone is bright
         pixels = pixels.max() + pixels.min() - pixels
     elif photometric != "MONOCHROME2":
-        raise ValueError(f"{path} has PhotometricInterpretation {photometric!r}; a greyscale MONOCHROME1/2 image is expected.")
+        raise ValueError(
+            f"{path} has PhotometricInterpretation {photometric!r}; a greyscale MONOCHROME1/2 image is expected."
+        )
     spacing, origin = None, "none"
     for keyword, tag in (("ImagerPixelSpacing", "(0018,1164)"), ("PixelSpacing", "(0028,0030)")):
         if ds.get(keyword):
@@ -194,13 +212,18 @@ def _read_dicom(path: Path, view: str) -> ImageRecord:
     if origin.startswith("DICOM PixelSpacing"):
         logger.warning(
             "%s: no ImagerPixelSpacing; using PixelSpacing %s, which may be calibrated at the patient rather than the "
-            "detector (pass pixel_spacing_mm if it is).", path, list(spacing or ()),
+            "detector (pass pixel_spacing_mm if it is).",
+            path,
+            list(spacing or ()),
         )
     distances = {}
-    for name, keyword in (("source_to_detector_mm", "DistanceSourceToDetector"), ("source_to_patient_mm", "DistanceSourceToPatient")):
+    for name, keyword in (
+        ("source_to_detector_mm", "DistanceSourceToDetector"),
+        ("source_to_patient_mm", "DistanceSourceToPatient"),
+    ):
         if ds.get(keyword) is not None and str(ds.get(keyword)) != "":
             distances[name] = _distance(ds.get(keyword), keyword, f"DICOM {path}")
-    _check_dicom_orientation(ds, view, path)
+    _check_dicom_orientation(ds, view, path, flip_horizontal)
     pid = ds.get("PatientID")
     return ImageRecord(
         pixels=torch.from_numpy(pixels.astype(np.float32)),
@@ -227,7 +250,9 @@ def _read_pil(path: Path) -> ImageRecord:
     if frames > 1:
         raise ValueError(f"{path} holds {frames} frames; a radiograph is one 2D image (3D files are not read).")
     if array.ndim == 3:
-        if mode not in ("RGB", "RGBA", "LA") or not all(np.array_equal(array[..., 0], array[..., k]) for k in range(1, min(3, array.shape[-1]))):
+        if mode not in ("RGB", "RGBA", "LA") or not all(
+            np.array_equal(array[..., 0], array[..., k]) for k in range(1, min(3, array.shape[-1]))
+        ):
             raise ValueError(f"{path} is a colour image (mode {mode}); a greyscale radiograph is expected.")
         array = array[..., 0]
     if array.ndim != 2:
@@ -245,7 +270,9 @@ def _read_nifti(path: Path) -> ImageRecord:
     while array.ndim > 2 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim != 2:
-        raise ValueError(f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image (3D files are not read).")
+        raise ValueError(
+            f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image (3D files are not read)."
+        )
     return ImageRecord(torch.from_numpy(np.asarray(array, dtype=np.float32)), None, None, None)
 
 
@@ -255,7 +282,9 @@ def _default_sidecar(path: Path) -> Path:
     return path.with_name(stem + ".json")
 
 
-def read_image_file(path: Path, view: str, sidecar: Path | None, overrides: Mapping[str, Any]) -> ImageRecord:
+def read_image_file(
+    path: Path, view: str, sidecar: Path | None, overrides: Mapping[str, Any], flip_horizontal: bool = False
+) -> ImageRecord:
     """Read ``path`` and settle its geometry (arguments > side-car > DICOM tags > defaults).
 
     Raises:
@@ -271,7 +300,7 @@ def read_image_file(path: Path, view: str, sidecar: Path | None, overrides: Mapp
     elif suffix in _NIFTI_SUFFIXES:
         record = _read_nifti(path)
     elif is_dicom:
-        record = _read_dicom(path, view)
+        record = _read_dicom(path, view, flip_horizontal)
     else:
         raise ValueError(
             f"cannot tell the format of {path}: use DICOM ({', '.join(_DICOM_SUFFIXES)} or the DICM preamble), "
@@ -294,10 +323,14 @@ def read_image_file(path: Path, view: str, sidecar: Path | None, overrides: Mapp
         if overrides.get(name) is not None:
             setattr(record, name, _distance(overrides[name], name, f"{path}: argument"))
         elif getattr(record, name) is None:
-            logger.warning("%s: no %s in the file, side-car or arguments; using the default %.0f mm.", path, name, default)
+            logger.warning(
+                "%s: no %s in the file, side-car or arguments; using the default %.0f mm.", path, name, default
+            )
             setattr(record, name, default)
     if record.pixel_spacing_mm is None:
-        hint = "" if is_dicom else f" or in a side-car {_default_sidecar(path).name} ({{\"pixel_spacing_mm\": [row, col]}})"
+        hint = (
+            "" if is_dicom else f' or in a side-car {_default_sidecar(path).name} ({{"pixel_spacing_mm": [row, col]}})'
+        )
         raise ValueError(
             f"{path} has no pixel spacing: give it as `pixel_spacing_mm` (the detector pixel size in mm){hint}."
         )

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from monai.utils import look_up_option
 
@@ -53,7 +55,7 @@ _DISTANCE_TOLERANCE = 0.01
 
 
 def _positive(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"`{name}` must be a positive number of mm, got {value!r}.")
     return float(value)
 
@@ -106,7 +108,9 @@ class Radiograph:
             raise ValueError(
                 f"the radiograph{where} has {bad} NaN/Inf pixels; repair or re-export the image (finite values only)."
             )
-        spacing = tuple(self.pixel_spacing_mm) if isinstance(self.pixel_spacing_mm, Sequence) else (self.pixel_spacing_mm,) * 2
+        raw = self.pixel_spacing_mm
+        raw = raw.tolist() if isinstance(raw, (torch.Tensor, np.ndarray)) else raw
+        spacing = tuple(raw) if isinstance(raw, Sequence) else (raw,) * 2
         if len(spacing) != 2:
             raise ValueError(f"`pixel_spacing_mm` must be (row, col) mm, got {self.pixel_spacing_mm!r}{where}.")
         spacing = tuple(_positive(float(s), "pixel_spacing_mm") for s in spacing)
@@ -251,6 +255,15 @@ def read_radiograph(
     for PNG/TIFF/NIfTI it defaults to the image's name with ``.json`` (used when it exists), for
     DICOM it is read only when given.
 
+    DistanceSourceToPatient is used as the source-to-isocentre distance, the point where the two
+    views' central rays cross. DICOM measures it to the patient support or the nearest patient
+    surface; if the central rays of your system cross elsewhere, give ``source_to_patient_mm``: the
+    triangulated positions depend on where the two sources are relative to each other.
+
+    Orientation: DICOM images are taken as stored (see the module docstring); a PatientOrientation
+    (0020,0020) that contradicts the view's expected orientation (lateral columns towards A, AP
+    columns towards L, rows towards F) is logged with the ``flip_horizontal`` to use.
+
     Intensities: DICOM RescaleSlope/Intercept applied, MONOCHROME1 inverted so that bone is bright.
     NIfTI array axis 0 is the image row (as ``transvert-drr`` writes DRRs).
 
@@ -280,7 +293,7 @@ def read_radiograph(
         "source_to_detector_mm": source_to_detector_mm,
         "source_to_patient_mm": source_to_patient_mm,
     }
-    image = read_image_file(path, view, None if sidecar is None else Path(sidecar), overrides)
+    image = read_image_file(path, view, None if sidecar is None else Path(sidecar), overrides, bool(flip_horizontal))
     pixels = image.pixels.flip(-1) if flip_horizontal else image.pixels
     try:
         radiograph = Radiograph(

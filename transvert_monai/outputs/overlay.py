@@ -29,9 +29,7 @@ _MAX_SUBSAMPLES = 4
 _POINT_CHUNK = 2_000_000
 
 
-def project_label_volume(
-    geometry: ProjectionGeometry, label_volume: object, affine: object = None
-) -> np.ndarray:
+def project_label_volume(geometry: ProjectionGeometry, label_volume: object, affine: object = None) -> np.ndarray:
     """(H, W) uint8 image of the label seen first from the source at each detector pixel (0: none).
 
     Raises:
@@ -45,8 +43,15 @@ def project_label_volume(
         a = torch.from_numpy(aff)
         # sub-samples per axis so that a voxel's footprint on the detector is at most one pixel per sample
         voxel_mm = float(torch.linalg.norm(a[:3, :3], dim=0).max())
-        nearest = float(((idx[:: max(1, len(idx) // 1000)] @ a[:3, :3].T + a[:3, 3] - geometry.source_mm) @ geometry.beam_direction).min())
-        footprint_px = voxel_mm * geometry.source_to_detector_mm / max(nearest, 1e-6) / min(geometry.detector_spacing_mm)
+        nearest = float(
+            (
+                (idx[:: max(1, len(idx) // 1000)] @ a[:3, :3].T + a[:3, 3] - geometry.source_mm)
+                @ geometry.beam_direction
+            ).min()
+        )
+        footprint_px = (
+            voxel_mm * geometry.source_to_detector_mm / max(nearest, 1e-6) / min(geometry.detector_spacing_mm)
+        )
         k = min(_MAX_SUBSAMPLES, max(1, math.ceil(footprint_px)))
         steps = (torch.arange(k, dtype=torch.float64) + 0.5) / k - 0.5
         offsets = torch.cartesian_prod(steps, steps, steps).reshape(-1, 3)

@@ -39,7 +39,9 @@ __all__ = ["SUMMARY_FIELDS", "quality_flag", "vertebra_summary_rows", "write_sum
 SUMMARY_FIELDS = ("label", "name", "centre_mm", "residual_mm", "voxels", "volume_ml", "quality")
 
 
-def quality_flag(voxels: int, volume_ml: float, residual_mm: float, residual_limit_mm: float = 5.0, min_volume_ml: float = 1.0) -> str:
+def quality_flag(
+    voxels: int, volume_ml: float, residual_mm: float, residual_limit_mm: float = 5.0, min_volume_ml: float = 1.0
+) -> str:
     """The quality flag of one vertebra (see the module docstring)."""
     notes = []
     if voxels == 0:
@@ -78,7 +80,9 @@ def vertebra_summary_rows(
     residual = torch.as_tensor(residual_mm, dtype=torch.float64).reshape(-1)
     labels = [int(v) for v in labels]
     if not len(labels) == len(centres) == len(residual):
-        raise ValueError(f"one centre and one residual per label are needed: {len(labels)} labels, {len(centres)} centres, {len(residual)} residuals.")
+        raise ValueError(
+            f"one centre and one residual per label are needed: {len(labels)} labels, {len(centres)} centres, {len(residual)} residuals."
+        )
     voxel_ml = abs(float(np.linalg.det(aff[:3, :3]))) / 1000.0
     counts = np.bincount(data.reshape(-1), minlength=256)
     rows = []
@@ -120,10 +124,14 @@ def write_summary(
     for i, row in enumerate(rows):
         absent = [k for k in SUMMARY_FIELDS if k not in row]
         if absent:
-            raise ValueError(f"summary row {i} lacks {absent}; rows need {list(SUMMARY_FIELDS)} (see vertebra_summary_rows).")
+            raise ValueError(
+                f"summary row {i} lacks {absent}; rows need {list(SUMMARY_FIELDS)} (see vertebra_summary_rows)."
+            )
         centre = [float(x) for x in row["centre_mm"]]
         if len(centre) != 3 or not all(math.isfinite(x) for x in centre) or not math.isfinite(float(row["volume_ml"])):
-            raise ValueError(f"summary row {i} ({row['name']}) needs a finite 3D centre and volume, got {row['centre_mm']} and {row['volume_ml']}.")
+            raise ValueError(
+                f"summary row {i} ({row['name']}) needs a finite 3D centre and volume, got {row['centre_mm']} and {row['volume_ml']}."
+            )
         checked.append({k: row[k] for k in row})
     data = {
         "coordinate_system": "RAS",

@@ -76,7 +76,10 @@ def render_views(label_volume: object, affine: object, path: str | os.PathLike, 
     fig = Figure(figsize=(8, 8 * n[2] / (n[0] + n[1]) + 0.6), dpi=dpi)
     FigureCanvasAgg(fig)
     for k, (title, img, width, axis) in enumerate(
-        (("sagittal (anterior →)", sagittal, n[1], 1), ("coronal (patient's right ←)", coronal, n[0], 0))
+        (
+            ("sagittal (anterior on the right)", sagittal, n[1], 1),
+            ("coronal (patient's right on the left)", coronal, n[0], 0),
+        )
     ):
         ax = fig.add_subplot(1, 2, k + 1)
         ax.imshow(img, extent=(0, width, 0, n[2]), interpolation="nearest")

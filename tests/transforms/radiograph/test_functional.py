@@ -37,7 +37,9 @@ def pair(tmp_path):
     lat = write_png(tmp_path / "lat.png", blob_image((1200, 900), lat_c.values()), SIDE)
     ap = write_png(tmp_path / "ap.png", blob_image((1200, 800), ap_c.values()), SIDE)
     centroids = tmp_path / "centroids.json"
-    centroids.write_text(json.dumps({"lateral": {k: list(v) for k, v in lat_c.items()}, "ap": {k: list(v) for k, v in ap_c.items()}}))
+    centroids.write_text(
+        json.dumps({"lateral": {k: list(v) for k, v in lat_c.items()}, "ap": {k: list(v) for k, v in ap_c.items()}})
+    )
     return lat, ap, centroids
 
 
@@ -58,7 +60,9 @@ def test_the_dot_is_at_the_patch_centre_after_resampling(pair):
 
 def test_patches_are_z_scored_and_discs_binary(pair):
     lat_path, ap_path, centroids = pair
-    s = extract_radiograph_samples(read_radiograph(lat_path, "lateral"), read_radiograph(ap_path, "ap", flip_horizontal=True), centroids)
+    s = extract_radiograph_samples(
+        read_radiograph(lat_path, "lateral"), read_radiograph(ap_path, "ap", flip_horizontal=True), centroids
+    )
     images = s.image[:, [0, 2]]
     torch.testing.assert_close(images.mean(dim=(-2, -1)), torch.zeros(2, 2), atol=1e-4, rtol=0)
     torch.testing.assert_close(images.std(dim=(-2, -1), unbiased=False), torch.ones(2, 2), atol=1e-4, rtol=0)
@@ -69,7 +73,10 @@ def test_patches_are_z_scored_and_discs_binary(pair):
 def test_working_geometry_is_the_preset_at_the_working_spacing(pair):
     lat_path, ap_path, centroids = pair
     s = extract_radiograph_samples(
-        read_radiograph(lat_path, "lateral"), read_radiograph(ap_path, "ap", flip_horizontal=True), centroids, working_spacing_mm=1.5
+        read_radiograph(lat_path, "lateral"),
+        read_radiograph(ap_path, "ap", flip_horizontal=True),
+        centroids,
+        working_spacing_mm=1.5,
     )
     assert s.lateral_geometry.detector_spacing_mm == (1.5, 1.5) and s.ap_geometry.view == "ap"
     assert s.ap_geometry.detector_size_px == (120, 80)
@@ -93,7 +100,9 @@ def test_one_view_labels_are_passed_on_as_missing():
     lat = Radiograph(torch.rand(200, 150), 0.5, "lateral")
     ap = Radiograph(torch.rand(200, 150), 0.5, "ap")
     with pytest.warns(UserWarning, match="one view only"):
-        s = extract_radiograph_samples(lat, ap, {"lateral": {"L1": [100, 70], "L2": [150, 70]}, "ap": {"L1": [100, 80]}})
+        s = extract_radiograph_samples(
+            lat, ap, {"lateral": {"L1": [100, 70], "L2": [150, 70]}, "ap": {"L1": [100, 80]}}
+        )
     assert s.labels == [20] and s.missing == {21: "ap"}
 
 

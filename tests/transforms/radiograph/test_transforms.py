@@ -34,7 +34,11 @@ def test_radiograph_patches_output_type_follows_track_meta(track):
         assert out.meta["centroid_px"].shape == (2, 2, 2)
 
 
-INVALID_ARGS = [({"working_spacing_mm": 0.0}, "working_spacing_mm"), ({"patch_size": 0}, "patch_size"), ({"voi_radius_px": -1}, "voi_radius_px")]
+INVALID_ARGS = [
+    ({"working_spacing_mm": 0.0}, "working_spacing_mm"),
+    ({"patch_size": 0}, "patch_size"),
+    ({"voi_radius_px": -1}, "voi_radius_px"),
+]
 
 
 @pytest.mark.parametrize("kw,match", INVALID_ARGS, ids=["spacing", "patch", "radius"])
@@ -56,7 +60,9 @@ def test_dictionary_pipeline_from_files(tmp_path):
         "centroids": str(tmp_path / "c.json"),
     }
     (tmp_path / "c.json").write_text(json.dumps(CENTROIDS))
-    out = Compose([LoadRadiographd(["lateral", "ap"], flip_horizontal=[False, True]), RadiographPatchesd(["lateral", "ap"])])(item)
+    out = Compose(
+        [LoadRadiographd(["lateral", "ap"], flip_horizontal=[False, True]), RadiographPatchesd(["lateral", "ap"])]
+    )(item)
     assert out["image"].shape == (2, 4, 64, 64) and out["vertebrae"] == [20, 21]
     assert out["lateral_geometry"].view == "lateral" and out["ap_geometry"].detector_size_px == (56, 44)
     assert out["centroid_px"].shape == (2, 2, 2) and out["missing_vertebrae"] == {}

@@ -13,7 +13,13 @@ from tests.io.synthetic import write_png
 from transvert_monai.geometry import ap_view, biplanar_views, lateral_view
 from transvert_monai.io import read_radiograph
 from transvert_monai.transforms.radiograph import extract_radiograph_samples
-from transvert_monai.transforms.stacking import Placement, PlaceVertebrae, PlaceVertebraed, place_vertebrae, triangulate_centres
+from transvert_monai.transforms.stacking import (
+    Placement,
+    PlaceVertebrae,
+    PlaceVertebraed,
+    place_vertebrae,
+    triangulate_centres,
+)
 
 SPACING = 0.15  # original detector pixels (mm)
 SHAPE = (4400, 1600)  # 660 × 240 mm detectors
@@ -61,7 +67,11 @@ def placed_errors(acquisition, noise_px: float, seed: int = 0) -> dict[str, tupl
     scale = noise_px * 1.8 / SPACING  # working pixels → original pixels
     noisy = [rc + scale * torch.randn(rc.shape, generator=gen, dtype=torch.float64) for rc in (lat_rc, ap_rc)]
     path = folder / f"centroids_{noise_px}_{seed}.json"
-    path.write_text(json.dumps({view: {str(v): p.tolist() for v, p in zip(LABELS, rc)} for view, rc in zip(("lateral", "ap"), noisy)}))
+    path.write_text(
+        json.dumps(
+            {view: {str(v): p.tolist() for v, p in zip(LABELS, rc)} for view, rc in zip(("lateral", "ap"), noisy)}
+        )
+    )
     s = extract_radiograph_samples(lat, ap, path)
     out = {}
     for placement in ("cone_beam", "orthographic"):
@@ -136,7 +146,9 @@ def test_orthographic_height_error_is_z_x_over_sid_minus_x(x, z):
 
 
 def test_placement_gives_view_aligned_grids_centred_on_the_centres():
-    lat, ap = biplanar_views((0, 0, 0), rotation_rad=(0.1, 0.0, 0.2), detector_size_px=(400, 300), detector_spacing_mm=1.8)
+    lat, ap = biplanar_views(
+        (0, 0, 0), rotation_rad=(0.1, 0.0, 0.2), detector_size_px=(400, 300), detector_spacing_mm=1.8
+    )
     truth = spine_centres()[:3]
     px = torch.stack((lat.project(truth), ap.project(truth)), dim=1)
     placed = PlaceVertebrae(size=32, spacing_mm=2.0)(lat, ap.to_dict(), px)
@@ -148,7 +160,11 @@ def test_placement_gives_view_aligned_grids_centred_on_the_centres():
 def test_place_vertebraed_adds_centres_residuals_and_affines():
     lat, ap = biplanar_views((0, 0, 0), detector_size_px=(400, 300), detector_spacing_mm=1.8)
     truth = spine_centres()[:2]
-    d = {"centroid_px": torch.stack((lat.project(truth), ap.project(truth)), dim=1), "lateral_geometry": lat, "ap_geometry": ap}
+    d = {
+        "centroid_px": torch.stack((lat.project(truth), ap.project(truth)), dim=1),
+        "lateral_geometry": lat,
+        "ap_geometry": ap,
+    }
     out = PlaceVertebraed()(d)
     torch.testing.assert_close(out["centre_mm"], truth, atol=1e-6, rtol=0)
     assert out["residual_mm"].shape == (2,) and out["vertebra_affine"].shape == (2, 4, 4)

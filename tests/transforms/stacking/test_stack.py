@@ -69,7 +69,9 @@ def test_output_grid_covers_every_vertebra_grid_plus_the_margin():
     lat, ap = biplanar_views((0.0, 0.0, 0.0))
     shapes, affines = crop_all(vol, affine, lat, ap, size=16, spacing=4.0)
     out, out_affine = stack_vertebrae(shapes, list(BOXES), affines, spacing_mm=2.0, margin_mm=6.0)
-    corners = torch.cat([(a[:3, :3] @ torch.tensor([[-0.5, 15.5]] * 3, dtype=torch.float64)).T + a[:3, 3] for a in affines])
+    corners = torch.cat(
+        [(a[:3, :3] @ torch.tensor([[-0.5, 15.5]] * 3, dtype=torch.float64)).T + a[:3, 3] for a in affines]
+    )
     lo = out_affine[:3, 3] - 1.0  # outer border of voxel 0
     hi = lo + 2.0 * torch.tensor(out.shape, dtype=torch.float64)
     assert (lo <= corners.amin(0) - 6.0 + 1e-9).all() and (hi >= corners.amax(0) + 6.0 - 1e-9).all()
@@ -132,7 +134,11 @@ INVALID_CASES = [
 ]
 
 
-@pytest.mark.parametrize("kw,match", INVALID_CASES, ids=["channels", "label-count", "duplicate", "not-verse", "affine-count", "singular", "spacing", "margin"])
+@pytest.mark.parametrize(
+    "kw,match",
+    INVALID_CASES,
+    ids=["channels", "label-count", "duplicate", "not-verse", "affine-count", "singular", "spacing", "margin"],
+)
 def test_invalid_input_is_rejected(kw, match):
     args = {"shapes": torch.zeros(2, 1, 4, 4, 4), "labels": [20, 21], "affines": torch.eye(4).repeat(2, 1, 1), **kw}
     with pytest.raises(ValueError, match=match):

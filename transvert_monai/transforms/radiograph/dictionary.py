@@ -57,7 +57,9 @@ class LoadRadiographd(MapTransform):
         views = [str(k) for k in self.keys] if views is None else list(views)
         flips = [flip_horizontal] * len(self.keys) if isinstance(flip_horizontal, bool) else list(flip_horizontal)
         if len(views) != len(self.keys) or len(flips) != len(self.keys):
-            raise ValueError(f"give one view and one flip per key {list(self.keys)}, got views {views} and flips {flips}.")
+            raise ValueError(
+                f"give one view and one flip per key {list(self.keys)}, got views {views} and flips {flips}."
+            )
         self.views = {k: look_up_option(v, View).value for k, v in zip(self.keys, views)}
         self.flips = dict(zip(self.keys, (bool(f) for f in flips)))
         self.geometry = {
@@ -79,7 +81,9 @@ class LoadRadiographd(MapTransform):
             if isinstance(d[key], Radiograph):
                 continue
             if not isinstance(d[key], (str, os.PathLike)):
-                raise TypeError(f"LoadRadiographd expects d[{key!r}] to be a path to a radiograph, got {type(d[key]).__name__}.")
+                raise TypeError(
+                    f"LoadRadiographd expects d[{key!r}] to be a path to a radiograph, got {type(d[key]).__name__}."
+                )
             d[key] = read_radiograph(d[key], self.views[key], flip_horizontal=self.flips[key], **self.geometry)
         return d
 

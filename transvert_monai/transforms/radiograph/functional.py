@@ -154,7 +154,9 @@ def extract_radiograph_samples(
         h, w = resampled.shape
         partial = ((origin < 0) | (origin + patch_size > torch.tensor([h, w]))).any(-1)
         for label in (v for v, p in zip(labels, partial) if p):
-            logger.info("the %s patch of %s reaches past the image border; zero padded.", radiograph.view, label_to_name(label))
+            logger.info(
+                "the %s patch of %s reaches past the image border; zero padded.", radiograph.view, label_to_name(label)
+            )
         images.append(zscore(patches))
         vois.append(render_voi_disc(rc, pixels, voi_radius_px))
         origins.append(origin)

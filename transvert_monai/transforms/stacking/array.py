@@ -13,7 +13,12 @@ from monai.utils import TransformBackends, convert_to_tensor, look_up_option
 
 from transvert_monai.geometry import ProjectionGeometry
 from transvert_monai.keys import TransVertKeys
-from transvert_monai.transforms.stacking.functional import Placement, VertebraPlacement, place_vertebrae, stack_vertebrae
+from transvert_monai.transforms.stacking.functional import (
+    Placement,
+    VertebraPlacement,
+    place_vertebrae,
+    stack_vertebrae,
+)
 
 __all__ = ["PlaceVertebrae", "StackVertebrae"]
 
@@ -43,7 +48,9 @@ class PlaceVertebrae(Transform):
         ValueError: an unknown placement, a non-positive size or spacing.
     """
 
-    def __init__(self, placement: Placement | str = Placement.CONE_BEAM, size: int = 64, spacing_mm: float = 1.5) -> None:
+    def __init__(
+        self, placement: Placement | str = Placement.CONE_BEAM, size: int = 64, spacing_mm: float = 1.5
+    ) -> None:
         self.placement = look_up_option(placement, Placement)
         if int(size) != size or size < 1:
             raise ValueError(f"`size` must be a positive whole number of voxels, got {size!r}.")
@@ -113,7 +120,9 @@ class StackVertebrae(Transform):
         if labels is None and isinstance(img, MetaTensor):
             labels = img.meta.get(TransVertKeys.VERTEBRAE.value)
         if labels is None:
-            raise ValueError("StackVertebrae needs the VerSe index of each shape: pass `labels` (or img.meta['vertebrae']).")
+            raise ValueError(
+                "StackVertebrae needs the VerSe index of each shape: pass `labels` (or img.meta['vertebrae'])."
+            )
         if affines is None and isinstance(img, MetaTensor) and img.affine.ndim == 3:
             affines = img.affine
         if affines is None:
@@ -123,6 +132,10 @@ class StackVertebrae(Transform):
         volume, affine = stack_vertebrae(img, labels, affines, self.spacing_mm, self.margin_mm)
         out = volume[None]
         if get_track_meta():
-            meta = {"filename_or_obj": img.meta["filename_or_obj"]} if isinstance(img, MetaTensor) and "filename_or_obj" in img.meta else {}
+            meta = (
+                {"filename_or_obj": img.meta["filename_or_obj"]}
+                if isinstance(img, MetaTensor) and "filename_or_obj" in img.meta
+                else {}
+            )
             return MetaTensor(out, affine=affine, meta=meta)
         return out

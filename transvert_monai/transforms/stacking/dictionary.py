@@ -65,7 +65,11 @@ class PlaceVertebraed(MapTransform):
             lat = _require(d, self.lateral_geometry_key, "the lateral view")
             ap = _require(d, self.ap_geometry_key, "the AP view")
             placed = self.place(lat, ap, d[key])
-            d[self.centre_key], d[self.residual_key], d[self.affine_key] = placed.centres_mm, placed.residual_mm, placed.affines
+            d[self.centre_key], d[self.residual_key], d[self.affine_key] = (
+                placed.centres_mm,
+                placed.residual_mm,
+                placed.affines,
+            )
         return d
 
 

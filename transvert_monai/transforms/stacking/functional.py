@@ -105,9 +105,11 @@ def orthographic_centres(
 
     def offsets_mm(g: ProjectionGeometry, rc: torch.Tensor) -> torch.Tensor:
         # pixel offset from the principal point, in mm at the isocentre plane
-        return (rc - torch.tensor(g.principal_point_px, dtype=torch.float64)) * torch.tensor(
-            g.detector_spacing_mm, dtype=torch.float64
-        ) / g.magnification
+        return (
+            (rc - torch.tensor(g.principal_point_px, dtype=torch.float64))
+            * torch.tensor(g.detector_spacing_mm, dtype=torch.float64)
+            / g.magnification
+        )
 
     d_lat, d_ap = offsets_mm(lateral, lat_rc), offsets_mm(ap, ap_rc)
     iso_lat = torch.tensor(lateral.isocentre_mm, dtype=torch.float64)
@@ -142,7 +144,9 @@ def triangulate_centres(
     rule = look_up_option(placement, Placement)
     lat_rc, ap_rc = _points(lateral_rc, "lateral_rc"), _points(ap_rc, "ap_rc")
     if lat_rc.shape != ap_rc.shape:
-        raise ValueError(f"one centroid per vertebra in each view is needed, got {lat_rc.shape[0]} lateral and {ap_rc.shape[0]} AP.")
+        raise ValueError(
+            f"one centroid per vertebra in each view is needed, got {lat_rc.shape[0]} lateral and {ap_rc.shape[0]} AP."
+        )
     if rule == Placement.ORTHOGRAPHIC:
         return orthographic_centres(lateral, ap, lat_rc, ap_rc)
     return triangulate((lateral, ap), (lat_rc, ap_rc))
@@ -170,7 +174,9 @@ def place_vertebrae(
     """
     c = torch.as_tensor(centroid_px, dtype=torch.float64)
     if c.ndim != 3 or c.shape[1:] != (2, 2):
-        raise ValueError(f"`centroid_px` must be (B, 2, 2): per vertebra the lateral and AP (row, col), got {tuple(c.shape)}.")
+        raise ValueError(
+            f"`centroid_px` must be (B, 2, 2): per vertebra the lateral and AP (row, col), got {tuple(c.shape)}."
+        )
     rule = look_up_option(placement, Placement)
     centres, residual = triangulate_centres(lateral, ap, c[:, 0], c[:, 1], rule)
     affines = torch.stack([view_aligned_frame(lateral, ap, x, size, spacing_mm) for x in centres]).reshape(-1, 4, 4)
@@ -178,7 +184,11 @@ def place_vertebrae(
 
 
 def _check_stack_inputs(
-    shapes: torch.Tensor, labels: Sequence[int] | torch.Tensor, affines: torch.Tensor, spacing_mm: float, margin_mm: float
+    shapes: torch.Tensor,
+    labels: Sequence[int] | torch.Tensor,
+    affines: torch.Tensor,
+    spacing_mm: float,
+    margin_mm: float,
 ) -> tuple[torch.Tensor, list[int], torch.Tensor]:
     pred = torch.as_tensor(shapes).detach().as_subclass(torch.Tensor)
     if pred.ndim == 4:
@@ -195,7 +205,9 @@ def _check_stack_inputs(
         raise ValueError(f"labels must be distinct VerSe indices (1–25, 28), got {labels}.")
     aff = torch.as_tensor(affines, dtype=torch.float64)
     if aff.shape != (pred.shape[0], 4, 4):
-        raise ValueError(f"one 4×4 affine per shape is needed, (B, 4, 4) with B = {pred.shape[0]}, got {tuple(aff.shape)}.")
+        raise ValueError(
+            f"one 4×4 affine per shape is needed, (B, 4, 4) with B = {pred.shape[0]}, got {tuple(aff.shape)}."
+        )
     aff = torch.stack([as_affine(a, name=f"affine of {label_to_name(v)}") for a, v in zip(aff, labels)])
     if not (isinstance(spacing_mm, (int, float)) and math.isfinite(spacing_mm) and spacing_mm > 0):
         raise ValueError(f"`spacing_mm` must be positive, got {spacing_mm!r}.")
@@ -243,17 +255,25 @@ def stack_vertebrae(
     out_affine[:3, 3] = lo + spacing_mm / 2  # centre of voxel 0
     shape = tuple(int(x) for x in n)
     volume = torch.zeros(shape, dtype=torch.uint8)
-    best = torch.full(shape, -math.inf, dtype=torch.float32)
-    best_dist = torch.full(shape, math.inf, dtype=torch.float32)
+    best = torch.full(shape, -math.inf, dtype=torch.float32)  # the winning score of each voxel so far
     index = torch.tensor(labels, dtype=torch.float32).reshape(-1, 1, 1, 1, 1)
     masks = binarize_prediction(pred, labels)
-    scores = pred / index - 0.5  # margin above the threshold, relative to the index
+    # two channels per vertebra: the binary mask, and the margin above the threshold relative to the index
+    fields = torch.cat((masks.to(torch.float32), pred / index - 0.5), dim=1)
+    spans = [masks[:, 0].any(dim=tuple(a for a in (1, 2, 3) if a != axis)) for axis in (1, 2, 3)]
     inv_out = torch.linalg.inv(out_affine)
+    # vertebra centres in output voxel units (isotropic), and which vertebra owns a label, for ties
+    centres = (aff[:, :3, :3] @ ((size - 1) / 2) + aff[:, :3, 3]) @ inv_out[:3, :3].T + inv_out[:3, 3]
+    owner_of = torch.full((256,), -1, dtype=torch.long)
+    owner_of[torch.tensor(labels)] = torch.arange(len(labels))
     for b, label in enumerate(labels):
-        mask = masks[b, 0]
-        span = [mask.any(dim=tuple(a for a in range(3) if a != axis)).nonzero().flatten() for axis in range(3)]
+        span = [sp[b].nonzero().flatten() for sp in spans]
         if span[0].numel() == 0:
-            logger.warning("the shape of %s is empty (nothing above %g); it is left out of the spine.", label_to_name(label), label / 2)
+            logger.warning(
+                "the shape of %s is empty (nothing above %g); it is left out of the spine.",
+                label_to_name(label),
+                label / 2,
+            )
             continue
         # output voxels that can see this vertebra's foreground (its voxel bounding box + 1 voxel)
         fg_lo, fg_hi = [float(t[0]) - 1 for t in span], [float(t[-1]) + 1 for t in span]
@@ -270,19 +290,22 @@ def stack_vertebrae(
         to_grid = (to_src[:3] * scale[:, None]).flip(0)
         to_grid[:, 3] -= 1.0
         grid = _affine_grid(to_grid.to(torch.float32), (stop - start).tolist())
-        field = torch.stack((mask.to(torch.float32), scores[b, 0]))[None]
-        sampled = F.grid_sample(field, grid[None], mode="bilinear", padding_mode="zeros", align_corners=True)[0]
-        inside, score = sampled[0] >= 0.5, sampled[1]
-        # distance to the vertebra's centre, for ties: centre in output voxel units of the region
-        centre_mm = aff[b, :3, :3] @ ((size - 1) / 2) + aff[b, :3, 3]
-        centre_vox = (inv_out[:3, :3] @ centre_mm + inv_out[:3, 3] - start.to(torch.float64)).to(torch.float32)
-        dist = _affine_grid(torch.cat((torch.eye(3), -centre_vox[:, None]), 1), (stop - start).tolist()).norm(dim=-1)
+        sampled = F.grid_sample(
+            fields[b : b + 1], grid[None], mode="bilinear", padding_mode="zeros", align_corners=True
+        )
+        inside, score = sampled[0, 0] >= 0.5, sampled[0, 1]
         region = tuple(slice(int(i), int(j)) for i, j in zip(start, stop))
-        cur_best, cur_dist = best[region], best_dist[region]
-        wins = inside & ((score > cur_best + _TIE) | ((score >= cur_best - _TIE) & (dist < cur_dist)))
-        volume[region] = torch.where(wins, torch.tensor(label, dtype=torch.uint8), volume[region])
+        cur_best, cur_label = best[region], volume[region]
+        wins = inside & (score > cur_best + _TIE)
+        tie = inside & ~wins & (score >= cur_best - _TIE)
+        if tie.any():  # equal margins: the vertebra whose centre is nearer wins
+            at = tie.nonzero()
+            pos = (at + start).to(torch.float64)
+            rival = centres[owner_of[cur_label[tie].long()]]
+            nearer = torch.linalg.norm(pos - centres[b], dim=1) < torch.linalg.norm(pos - rival, dim=1)
+            wins[tuple(at[nearer].T)] = True
+        volume[region] = torch.where(wins, torch.tensor(label, dtype=torch.uint8), cur_label)
         best[region] = torch.where(wins, score, cur_best)
-        best_dist[region] = torch.where(wins, dist, cur_dist)
     return volume, out_affine
 
 
