@@ -40,7 +40,10 @@ from transvert_monai.metrics.spacing import (
 )
 from transvert_monai.metrics.surface import mask_surface_mesh, sample_surface_points
 
+from transvert_monai.metrics.label_volumes import label_volume_dice
+
 __all__ = [
+    "label_volume_dice",
     "DEFAULT_SPACING_MM",
     "EMPTY_MASK_WARNING",
     "METRIC_NAMES",

@@ -1,0 +1,305 @@
+"""From a lateral and an AP radiograph to a 3D standing spine: ``transvert-reconstruct`` and :class:`SpineReconstructor`.
+
+Steps (paper §3.2, Fig. 4): read both radiographs with their geometry and the vertebrae's 2D
+centroids; cut a patch and a VOI disc per vertebra and view at the working pixel spacing; run
+TransVert on all vertebrae in batches; place every vertebra's 3D shape at its centre, triangulated
+from its two centroids with the cone-beam geometry (or the paper's orthographic rule); stack the
+shapes into one label map; write the label map, meshes, overlays on the radiographs, renderings
+and ``summary.json``.
+
+World coordinates of the outputs are the patient frame of the radiographs: millimetres, RAS axes,
+origin at the isocentre of the two views (the point both central rays pass through).
+
+Everything is written into a temporary folder next to the output folder and moved into place at
+the end, so a failure never leaves a half-written output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["SpineReconstruction", "SpineReconstructor", "load_bundle_network", "main", "entry_point"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SpineReconstruction:
+    """What :meth:`SpineReconstructor.reconstruct` computed (before anything is written)."""
+
+    labels: list[int]
+    shapes: torch.Tensor  #: (B, 1, S, S, S) network outputs, values ≈ 0 or the VerSe index
+    vertebra_affines: torch.Tensor  #: (B, 4, 4) voxel → world of each shape's grid
+    centres_mm: torch.Tensor  #: (B, 3) world centres
+    residual_mm: torch.Tensor  #: (B,) triangulation residuals
+    placement: str
+    samples: Any  #: the RadiographSamples (images and geometries at the working spacing)
+    label_volume: torch.Tensor | None = None  #: (X, Y, Z) uint8 stacked spine
+    volume_affine: torch.Tensor | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def load_bundle_network(bundle_dir: str | os.PathLike, model_file: str | None = None, device: str = "cpu") -> torch.nn.Module:
+    """The network of a bundle (``configs/inference.json``'s ``network_def``) with its weights, in eval mode.
+
+    Weights are loaded with ``torch.load(weights_only=True)``: a checkpoint can hold only tensors.
+
+    Raises:
+        FileNotFoundError: no such bundle or weights file.
+        RuntimeError: the weights do not fit the network (another architecture or width).
+    """
+    from monai.bundle import ConfigParser
+
+    bundle = Path(bundle_dir)
+    config = bundle / "configs" / "inference.json"
+    weights = Path(model_file) if model_file else bundle / "models" / "model.pt"
+    for path, what in ((config, "inference config"), (weights, "weights")):
+        if not path.is_file():
+            raise FileNotFoundError(f"the bundle's {what} {path} does not exist; pass --bundle with a TransVert bundle folder.")
+    parser = ConfigParser()
+    parser.read_config(str(config))
+    parser["bundle_root"] = str(bundle)
+    network = parser.get_parsed_content("network_def")
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as err:
+        raise RuntimeError(
+            f"the weights {weights} do not fit the network of {config} (another variant or width?): {str(err)[:500]}"
+        ) from None
+    return network.to(device).eval()
+
+
+class SpineReconstructor:
+    """Reconstruct a spine from a radiograph pair with a trained TransVert.
+
+    Args:
+        network: the trained network (eval mode is set here).
+        working_spacing_mm: detector pixel spacing of the network input (training: 1.8 mm).
+        patch_size: patch side in working pixels (training: 64).
+        target_spacing_mm: voxel size of the network output grid (training: 1.5 mm).
+        placement: ``"cone_beam"`` (triangulation) or ``"orthographic"`` (the paper's rule).
+        stack: also stack the vertebrae into one label map (``stacking.json`` sets it).
+        stack_spacing_mm: voxel size of the stacked label map.
+        batch_size: vertebrae per forward pass.
+        device: where the network runs.
+        mesh_formats: mesh files written per vertebra and for the spine.
+    """
+
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        working_spacing_mm: float = 1.8,
+        patch_size: int = 64,
+        target_spacing_mm: float = 1.5,
+        placement: str = "cone_beam",
+        stack: bool = True,
+        stack_spacing_mm: float = 1.0,
+        batch_size: int = 8,
+        device: str | torch.device = "cpu",
+        mesh_formats: Sequence[str] = ("stl", "ply"),
+    ) -> None:
+        from monai.utils import look_up_option
+
+        from transvert_monai.transforms.stacking import Placement
+
+        self.placement = look_up_option(placement, Placement).value
+        for name, value in (("working_spacing_mm", working_spacing_mm), ("target_spacing_mm", target_spacing_mm),
+                            ("stack_spacing_mm", stack_spacing_mm)):  # fmt: skip
+            if not value > 0:
+                raise ValueError(f"`{name}` must be positive, got {value!r}.")
+        if int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive whole number, got {batch_size!r}.")
+        self.device = torch.device(device)
+        self.network = network.to(self.device).eval()
+        self.working_spacing_mm, self.patch_size = float(working_spacing_mm), int(patch_size)
+        self.target_spacing_mm, self.stack, self.stack_spacing_mm = float(target_spacing_mm), bool(stack), float(stack_spacing_mm)
+        self.batch_size, self.mesh_formats = int(batch_size), tuple(mesh_formats)
+
+    def reconstruct(self, lateral: Any, ap: Any, centroids: Any) -> SpineReconstruction:
+        """Shapes, placement and (with ``stack``) the stacked label map of one radiograph pair.
+
+        Args:
+            lateral, ap: :class:`transvert_monai.io.Radiograph` (see ``read_radiograph``).
+            centroids: :class:`transvert_monai.io.Centroids2D`, its JSON object or file.
+        """
+        from transvert_monai.transforms.radiograph import extract_radiograph_samples
+        from transvert_monai.transforms.stacking import place_vertebrae, stack_vertebrae
+
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        samples = extract_radiograph_samples(lateral, ap, centroids, self.working_spacing_mm, self.patch_size)
+        timings["patches"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            shapes = torch.cat(
+                [
+                    self.network(samples.image[i : i + self.batch_size].to(self.device)).float().cpu()
+                    for i in range(0, len(samples.labels), self.batch_size)
+                ]
+            )
+        timings["inference"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        placed = place_vertebrae(
+            samples.lateral_geometry, samples.ap_geometry, samples.centroid_px, self.placement, shapes.shape[-1], self.target_spacing_mm
+        )
+        result = SpineReconstruction(
+            labels=list(samples.labels),
+            shapes=shapes,
+            vertebra_affines=placed.affines,
+            centres_mm=placed.centres_mm,
+            residual_mm=placed.residual_mm,
+            placement=placed.placement,
+            samples=samples,
+            timings_s=timings,
+        )
+        if self.stack:
+            result.label_volume, result.volume_affine = stack_vertebrae(
+                shapes, samples.labels, placed.affines, spacing_mm=self.stack_spacing_mm
+            )
+        timings["placement_and_stacking"] = time.perf_counter() - t0
+        return result
+
+    def write(self, result: SpineReconstruction, folder: Path) -> dict[str, Any]:
+        """Write the outputs of ``result`` into ``folder`` (which must exist); return the summary rows."""
+        import nibabel as nib
+        import numpy as np
+
+        from transvert_monai.data.atomic import atomic_write
+        from transvert_monai.data.labels import label_to_name
+        from transvert_monai.outputs import (
+            overlay_projection,
+            render_views,
+            vertebra_summary_rows,
+            write_label_volume_nifti,
+            write_meshes,
+            write_summary,
+        )
+
+        t0 = time.perf_counter()
+        shapes_dir = folder / "vertebrae"
+        shapes_dir.mkdir()
+        for label, shape, affine in zip(result.labels, result.shapes, result.vertebra_affines):
+            image = nib.Nifti1Image(shape[0].numpy().astype(np.float32), affine.numpy())
+            atomic_write(shapes_dir / f"{label_to_name(label)}.nii.gz", lambda tmp, im=image: nib.save(im, str(tmp)))
+        rows: list[dict[str, Any]] = []
+        if result.label_volume is not None:
+            write_label_volume_nifti(result.label_volume, result.volume_affine, folder / "spine.nii.gz")
+            write_meshes(result.label_volume, result.volume_affine, folder / "meshes", formats=self.mesh_formats)
+            s = result.samples
+            for view, image, geometry, col in (
+                ("lateral", s.lateral_image, s.lateral_geometry, 0),
+                ("ap", s.ap_image, s.ap_geometry, 1),
+            ):
+                overlay_projection(
+                    image, geometry, result.label_volume, result.volume_affine, folder / f"overlay_{view}.png",
+                    points_px=s.centroid_px[:, col],
+                )  # fmt: skip
+            render_views(result.label_volume, result.volume_affine, folder / "views.png")
+            rows = vertebra_summary_rows(
+                result.label_volume, result.volume_affine, result.labels, result.centres_mm, result.residual_mm
+            )
+        else:
+            rows = [
+                {"label": v, "name": label_to_name(v), "centre_mm": c.tolist(), "residual_mm": float(r)}
+                for v, c, r in zip(result.labels, result.centres_mm, result.residual_mm)
+            ]
+        write_summary(folder / "summary.json", rows, placement=result.placement, skipped=result.samples.missing)
+        result.timings_s["writing"] = time.perf_counter() - t0
+        return {"rows": rows}
+
+    def run(
+        self,
+        lateral_path: str | os.PathLike,
+        ap_path: str | os.PathLike,
+        centroids_path: str | os.PathLike,
+        output_dir: str | os.PathLike,
+        overwrite: bool = False,
+        lateral_sidecar: str | os.PathLike | None = None,
+        ap_sidecar: str | os.PathLike | None = None,
+    ) -> SpineReconstruction:
+        """Read, reconstruct and write into ``output_dir``; nothing is written if any step fails.
+
+        Raises:
+            FileExistsError: ``output_dir`` exists and is not empty, without ``overwrite``.
+            FileNotFoundError, ValueError: unreadable or inconsistent inputs (see the readers).
+        """
+        from transvert_monai.io import check_pair, read_centroids_2d, read_radiograph
+
+        output_dir = Path(output_dir)
+        if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
+            raise FileExistsError(f"output folder {output_dir} is not empty; choose another or pass --overwrite.")
+        t0 = time.perf_counter()
+        lateral = read_radiograph(lateral_path, "lateral", sidecar=lateral_sidecar)
+        ap = read_radiograph(ap_path, "ap", sidecar=ap_sidecar)
+        check_pair(lateral, ap)
+        centroids = read_centroids_2d(centroids_path, image_sizes={"lateral": lateral.shape, "ap": ap.shape})
+        reading = time.perf_counter() - t0
+        result = self.reconstruct(lateral, ap, centroids)
+        result.timings_s["reading"] = reading
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
+        try:
+            self.write(result, staging)
+            if output_dir.exists():
+                shutil.rmtree(output_dir)
+            os.replace(staging, output_dir)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line of ``transvert-reconstruct``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="transvert-reconstruct", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lateral", required=True, help="lateral radiograph (DICOM, PNG/TIFF or NIfTI + .json side-car)")
+    parser.add_argument("--ap", required=True, help="AP radiograph")
+    parser.add_argument("--centroids", required=True, help="2D centroid JSON (label → (row, col) per view, file pixels)")
+    parser.add_argument("--bundle", default=str(Path(__file__).resolve().parents[2] / "bundles" / "transvert"))
+    parser.add_argument("--model", default=None, help="weights file (default: <bundle>/models/model.pt)")
+    parser.add_argument("--output", required=True, help="output folder (must be empty unless --overwrite)")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--placement", choices=("cone_beam", "orthographic"), default="cone_beam")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        logger.info("[1/3] loading the network from %s", args.bundle)
+        network = load_bundle_network(args.bundle, args.model, args.device)
+        logger.info("[2/3] reading, inferring and stacking")
+        reconstructor = SpineReconstructor(network, placement=args.placement, device=args.device)
+        result = reconstructor.run(args.lateral, args.ap, args.centroids, args.output, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError, RuntimeError) as err:
+        logger.error("transvert-reconstruct: %s", err)
+        return 2
+    logger.info("[3/3] wrote %d vertebrae to %s", len(result.labels), args.output)
+    for v, c, r in zip(result.labels, result.centres_mm.tolist(), result.residual_mm.tolist()):
+        logger.info("  %-4s centre (%.1f, %.1f, %.1f) mm, residual %.2f mm", _name(v), *c, r)
+    logger.info("timings: %s", ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_s.items()))
+    return 0
+
+
+def _name(label: int) -> str:
+    from transvert_monai.data.labels import label_to_name
+
+    return label_to_name(label)
+
+
+def entry_point() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
