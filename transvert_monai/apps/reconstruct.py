@@ -217,24 +217,13 @@ class SpineReconstructor:
             )
         else:  # no stacking: each shape's volume on its own grid
             from transvert_monai.metrics import binarize_prediction
-            from transvert_monai.outputs.summary import quality_flag
+            from transvert_monai.outputs import summary_row
 
             for v, shape, affine, c, r in zip(
                 result.labels, result.shapes, result.vertebra_affines, result.centres_mm, result.residual_mm
             ):
                 voxels = int(binarize_prediction(shape[None], v).sum())
-                volume = voxels * abs(float(torch.linalg.det(affine[:3, :3]))) / 1000.0
-                rows.append(
-                    {
-                        "label": v,
-                        "name": label_to_name(v),
-                        "centre_mm": [round(float(x), 3) for x in c],
-                        "residual_mm": round(float(r), 3),
-                        "voxels": voxels,
-                        "volume_ml": volume,
-                        "quality": quality_flag(voxels, volume, float(r)),
-                    }
-                )
+                rows.append(summary_row(v, c.tolist(), float(r), voxels, voxels * abs(float(torch.linalg.det(affine[:3, :3]))) / 1000.0))
         write_summary(folder / "summary.json", rows, placement=result.placement, skipped=result.samples.missing)
         result.timings_s["writing"] = time.perf_counter() - t0 - result.timings_s.get("writing_meshes", 0.0)
         return {"rows": rows}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from transvert_monai.outputs.meshes import MESH_FORMATS, label_mesh, write_meshes
 from transvert_monai.outputs.overlay import overlay_projection, project_label_volume
 from transvert_monai.outputs.palette import label_colour
-from transvert_monai.outputs.summary import SUMMARY_FIELDS, quality_flag, vertebra_summary_rows, write_summary
+from transvert_monai.outputs.summary import SUMMARY_FIELDS, quality_flag, summary_row, vertebra_summary_rows, write_summary
 from transvert_monai.outputs.views import label_projection, render_views, to_ras
 from transvert_monai.outputs.volume import as_label_volume, write_label_volume_nifti
 
@@ -24,5 +24,6 @@ __all__ = [
     "vertebra_summary_rows",
     "write_label_volume_nifti",
     "write_meshes",
+    "summary_row",
     "write_summary",
 ]

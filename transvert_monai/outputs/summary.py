@@ -33,7 +33,7 @@ from transvert_monai.data.atomic import write_json_atomic
 from transvert_monai.data.labels import label_to_name, level_order
 from transvert_monai.outputs.volume import as_label_volume
 
-__all__ = ["SUMMARY_FIELDS", "quality_flag", "vertebra_summary_rows", "write_summary"]
+__all__ = ["SUMMARY_FIELDS", "quality_flag", "vertebra_summary_rows", "write_summary", "summary_row"]
 
 #: Keys of one vertebra's row.
 SUMMARY_FIELDS = ("label", "name", "centre_mm", "residual_mm", "voxels", "volume_ml", "quality")
@@ -88,19 +88,29 @@ def vertebra_summary_rows(
     rows = []
     for label, centre, res in sorted(zip(labels, centres.tolist(), residual.tolist()), key=lambda t: level_order(t[0])):
         voxels = int(counts[label])
-        volume = voxels * voxel_ml
-        rows.append(
-            {
-                "label": label,
-                "name": label_to_name(label),
-                "centre_mm": [round(float(x), 3) for x in centre],
-                "residual_mm": round(float(res), 3),
-                "voxels": voxels,
-                "volume_ml": volume,
-                "quality": quality_flag(voxels, volume, float(res), residual_limit_mm, min_volume_ml),
-            }
-        )
+        rows.append(summary_row(label, centre, res, voxels, voxels * voxel_ml, residual_limit_mm, min_volume_ml))
     return rows
+
+
+def summary_row(
+    label: int,
+    centre_mm: Sequence[float],
+    residual_mm: float,
+    voxels: int,
+    volume_ml: float,
+    residual_limit_mm: float = 5.0,
+    min_volume_ml: float = 1.0,
+) -> dict[str, Any]:
+    """One vertebra's row of ``summary.json`` (keys :data:`SUMMARY_FIELDS`), with its quality flag."""
+    return {
+        "label": int(label),
+        "name": label_to_name(int(label)),
+        "centre_mm": [round(float(x), 3) for x in centre_mm],
+        "residual_mm": round(float(residual_mm), 3),
+        "voxels": int(voxels),
+        "volume_ml": float(volume_ml),
+        "quality": quality_flag(int(voxels), float(volume_ml), float(residual_mm), residual_limit_mm, min_volume_ml),
+    }
 
 
 def write_summary(
