@@ -35,10 +35,8 @@ from transvert_monai.geometry.projection import (
     biplanar_views,
     lateral_view,
     rotation_matrix,
-    triangulate,
-    view_aligned_axes,
-    view_aligned_frame,
 )
+from transvert_monai.geometry.triangulation import triangulate, view_aligned_axes, view_aligned_frame
 
 __all__ = [
     "ProjectionGeometry",
