@@ -36,6 +36,10 @@ class TransVertKeys(str, Enum):
 
     # meta-data entries (in ``MetaTensor.meta``)
     GEOMETRY = "projection_geometry"  #: ProjectionGeometry of a rendered view, as a dict
+    LATERAL_GEOMETRY = "lateral_geometry"  #: the lateral view of a sample, as a dict
+    AP_GEOMETRY = "ap_geometry"  #: the AP view of a sample, as a dict
+    PATCH_ORIGIN_PX = "patch_origin_px"  #: top-left detector pixel (row, col) of a patch (per view)
+    CENTROID_PX = "centroid_px"  #: the vertebra's centroid (row, col) in the detector pixels (per view)
     POSE = "pose"  #: random C-arm pose offsets drawn for a sample
 
     def __str__(self) -> str:

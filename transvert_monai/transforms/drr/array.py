@@ -240,7 +240,7 @@ class RenderDRR(Transform):
         out_affine[:3, 3] += out_affine[:3, :2] @ origin
         if not get_track_meta():
             return image
-        meta = {TransVertKeys.GEOMETRY.value: geometry.to_dict(), "patch_origin_px": origin.tolist()}
+        meta = {TransVertKeys.GEOMETRY.value: geometry.to_dict(), TransVertKeys.PATCH_ORIGIN_PX.value: origin.tolist()}
         return derived_meta_tensor(image, out_affine, img, meta)
 
 

@@ -95,9 +95,9 @@ class RadiographPatches(Transform):
             return s.image
         meta = {
             TransVertKeys.VERTEBRAE.value: list(s.labels),
-            "lateral_geometry": s.lateral_geometry.to_dict(),
-            "ap_geometry": s.ap_geometry.to_dict(),
-            "centroid_px": s.centroid_px,
+            TransVertKeys.LATERAL_GEOMETRY.value: s.lateral_geometry.to_dict(),
+            TransVertKeys.AP_GEOMETRY.value: s.ap_geometry.to_dict(),
+            TransVertKeys.CENTROID_PX.value: s.centroid_px,
             "filename_or_obj": source,
         }
         return MetaTensor(s.image, meta=meta)

@@ -114,7 +114,7 @@ class RadiographPatchesd(MapTransform):
         image_key: str = _K.IMAGE.value,
         vertebrae_key: str = _K.VERTEBRAE.value,
         geometry_postfix: str = "geometry",
-        centroid_px_key: str = "centroid_px",
+        centroid_px_key: str = TransVertKeys.CENTROID_PX.value,
         missing_key: str = "missing_vertebrae",
         working_spacing_mm: float = DEFAULT_WORKING_SPACING_MM,
         patch_size: int = 64,

@@ -211,10 +211,10 @@ class ExtractVertebraSamplesd(MapTransform):
                     image_affine,
                     data.get(self.ct_key),
                     {
-                        "lateral_geometry": lateral.to_dict(),
-                        "ap_geometry": ap.to_dict(),
-                        "patch_origin_px": samples.patch_origin_px[i].tolist(),
-                        "centroid_px": samples.centroid_px[i].tolist(),
+                        _K.LATERAL_GEOMETRY.value: lateral.to_dict(),
+                        _K.AP_GEOMETRY.value: ap.to_dict(),
+                        _K.PATCH_ORIGIN_PX.value: samples.patch_origin_px[i].tolist(),
+                        _K.CENTROID_PX.value: samples.centroid_px[i].tolist(),
                         _K.POSE.value: dict(pose),
                     },
                 )

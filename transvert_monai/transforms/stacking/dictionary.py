@@ -37,9 +37,9 @@ class PlaceVertebraed(MapTransform):
 
     def __init__(
         self,
-        keys: KeysCollection = "centroid_px",
-        lateral_geometry_key: str = "lateral_geometry",
-        ap_geometry_key: str = "ap_geometry",
+        keys: KeysCollection = TransVertKeys.CENTROID_PX.value,
+        lateral_geometry_key: str = TransVertKeys.LATERAL_GEOMETRY.value,
+        ap_geometry_key: str = TransVertKeys.AP_GEOMETRY.value,
         centre_key: str = "centre_mm",
         residual_key: str = "residual_mm",
         affine_key: str = "vertebra_affine",
