@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from nibabel import orientations
+from scipy import ndimage
 
 from transvert_monai.data.atomic import atomic_write
 from transvert_monai.data.labels import label_to_name
@@ -44,7 +45,7 @@ def label_projection(ras: np.ndarray, axis: int, spacing: np.ndarray) -> np.ndar
     thickness = (ras > 0).sum(axis=axis) * spacing[axis]
     shade = 0.35 + 0.65 * thickness / max(float(thickness.max()), 1e-12)
     rgb = np.zeros((*labels.shape, 3))
-    for label in (int(v) for v in np.unique(labels) if v):
+    for label in (int(v) for v in np.flatnonzero(np.bincount(labels.reshape(-1), minlength=256)) if v):
         m = labels == label
         rgb[m] = label_colour(label) * shade[m, None]
     return rgb
@@ -73,6 +74,9 @@ def render_views(label_volume: object, affine: object, path: str | os.PathLike, 
     # images: rows superior → inferior; sagittal columns posterior → anterior, coronal columns right → left
     sagittal = label_projection(ras, 0, spacing).transpose(1, 0, 2)[::-1]
     coronal = label_projection(ras, 1, spacing).transpose(1, 0, 2)[::-1, ::-1]
+    # labels present and their centres, in one pass over the volume each
+    present = [int(v) for v in np.flatnonzero(np.bincount(ras.reshape(-1), minlength=256)) if v]
+    centres = {v: np.asarray(c) * spacing for v, c in zip(present, ndimage.center_of_mass(ras > 0, ras, present))}
     fig = Figure(figsize=(8, 8 * n[2] / (n[0] + n[1]) + 0.6), dpi=dpi)
     FigureCanvasAgg(fig)
     for k, (title, img, width, axis) in enumerate(
@@ -86,8 +90,7 @@ def render_views(label_volume: object, affine: object, path: str | os.PathLike, 
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("mm", fontsize=8)
         ax.tick_params(labelsize=7)
-        for label in (int(v) for v in np.unique(ras) if v):
-            idx = np.argwhere(ras == label).mean(0) * spacing  # mm along R, A, S from the first voxel
+        for label, idx in centres.items():  # idx: mm along R, A, S from the first voxel
             x = idx[1] if axis == 1 else n[0] - idx[0]
             ax.text(x, idx[2], label_to_name(label), color="white", fontsize=6, ha="center", va="center")
     fig.tight_layout()
