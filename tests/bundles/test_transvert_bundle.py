@@ -96,8 +96,8 @@ def test_paper_config_layers_on_the_cpu_config(tmp_path, example_dataset):
 
 @pytest.mark.parametrize("override,match", [({"variant": "sagital"}, "sagittal_only"), ({"channels": [8, 16]}, "channels")])
 def test_bad_config_values_name_the_problem(tmp_path, example_dataset, override, match):
-    wf = _workflow(["train.json"], tmp_path, example_dataset, "train", **override)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(Exception) as info:  # the network is built when the workflow initialises
+        wf = _workflow(["train.json"], tmp_path, example_dataset, "train", **override)
         wf.parser.get_parsed_content("network_def")
     assert match in _chain(info.value)
 
