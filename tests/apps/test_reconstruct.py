@@ -73,12 +73,21 @@ def test_cone_beam_beats_the_orthographic_rule_on_vertebrae_far_from_the_central
 
 def test_outputs_are_complete_and_the_summary_volumes_match_the_label_map(network, radiographs, tmp_path):
     import nibabel as nib
+    import numpy as np
 
     out = tmp_path / "out"
     _run(network, radiographs, out)
     for name in ("spine.nii.gz", "summary.json", "overlay_lateral.png", "overlay_ap.png", "views.png"):
         assert (out / name).is_file(), name
-    assert len(list((out / "vertebrae").glob("*.nii.gz"))) == 13
+    shapes = sorted((out / "vertebrae").glob("*.nii.gz"))
+    assert len(shapes) == 13
+    from transvert_monai.data.labels import name_to_label
+
+    for path in shapes:  # binarised {0, i} masks on the 1.5 mm view-aligned grid
+        image = nib.load(str(path))
+        values = set(np.unique(np.asarray(image.dataobj)).tolist())
+        assert image.get_data_dtype() == np.uint8 and values <= {0, name_to_label(path.name[: -len(".nii.gz")])}
+        assert np.allclose(np.linalg.norm(image.affine[:3, :3], axis=0), 1.5)
     summary = json.loads((out / "summary.json").read_text())
     spine = nib.load(str(out / "spine.nii.gz"))
     data = spine.get_fdata()
@@ -117,3 +126,16 @@ def test_command_line_uses_the_bundle_weights(network, radiographs, tmp_path):
     torch.save(TransVert(channels=(8, 16, 32, 64)).state_dict(), bundle / "models" / "model.pt")
     assert main([*argv, "--bundle", str(bundle), "--output", str(tmp_path / "wrong"), "--device", "cpu"]) == 2
     assert not (tmp_path / "wrong").exists()
+
+
+def test_channels_last_weights_give_the_same_shapes():
+    from transvert_monai.apps.reconstruct import channels_last_3d
+
+    torch.manual_seed(1)
+    net = TransVert(channels=(4, 8, 16, 32)).eval()
+    x = torch.randn(3, 4, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = net(x)
+        fast = channels_last_3d(net)
+        assert all(p.is_contiguous(memory_format=torch.channels_last_3d) for p in fast.parameters() if p.dim() == 5)
+        assert torch.allclose(fast(x), expected, atol=1e-4)

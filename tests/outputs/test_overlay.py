@@ -97,3 +97,18 @@ def test_render_views_of_an_empty_map_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         render_views(vol, affine, tmp_path / "views.png")
     assert not (tmp_path / "views.png").exists()
+
+
+def test_label_centres_are_the_centres_of_mass():
+    from scipy import ndimage
+
+    from transvert_monai.outputs.views import label_centres
+
+    data = np.zeros((20, 30, 40), dtype=np.uint8)
+    data[2:7, 3:9, 30:38] = 20
+    data[10:19, 20:23, 1:4] = 8
+    data[11, 21, 2] = 0  # not a box: the centre is not the box centre
+    centres = label_centres(data)
+    assert sorted(centres) == [8, 20]
+    for label, centre in centres.items():
+        np.testing.assert_allclose(centre, ndimage.center_of_mass(data == label), atol=1e-9)

@@ -20,14 +20,13 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from nibabel import orientations
-from scipy import ndimage
 
 from transvert_monai.data.atomic import atomic_write
 from transvert_monai.data.labels import label_to_name
 from transvert_monai.outputs.palette import label_colour
 from transvert_monai.outputs.volume import as_label_volume
 
-__all__ = ["to_ras", "label_projection", "render_views"]
+__all__ = ["to_ras", "label_projection", "label_centres", "render_views"]
 
 
 def to_ras(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,6 +48,16 @@ def label_projection(ras: np.ndarray, axis: int, spacing: np.ndarray) -> np.ndar
         m = labels == label
         rgb[m] = label_colour(label) * shade[m, None]
     return rgb
+
+
+def label_centres(data: np.ndarray) -> dict[int, np.ndarray]:
+    """Centre of mass (voxel indices, (3,)) of every label present in a uint8 label map."""
+    flat = np.flatnonzero(data)
+    labels = data.reshape(-1)[flat]
+    counts = np.bincount(labels, minlength=256).astype(np.float64)
+    present = [int(v) for v in np.flatnonzero(counts) if v]
+    sums = [np.bincount(labels, weights=idx, minlength=256) for idx in np.unravel_index(flat, data.shape)]
+    return {v: np.array([s[v] / counts[v] for s in sums]) for v in present}
 
 
 def render_views(label_volume: object, affine: object, path: str | os.PathLike, dpi: int = 100) -> Path:
@@ -74,9 +83,7 @@ def render_views(label_volume: object, affine: object, path: str | os.PathLike, 
     # images: rows superior → inferior; sagittal columns posterior → anterior, coronal columns right → left
     sagittal = label_projection(ras, 0, spacing).transpose(1, 0, 2)[::-1]
     coronal = label_projection(ras, 1, spacing).transpose(1, 0, 2)[::-1, ::-1]
-    # labels present and their centres, in one pass over the volume each
-    present = [int(v) for v in np.flatnonzero(np.bincount(ras.reshape(-1), minlength=256)) if v]
-    centres = {v: np.asarray(c) * spacing for v, c in zip(present, ndimage.center_of_mass(ras > 0, ras, present))}
+    centres = {v: c * spacing for v, c in label_centres(ras).items()}
     fig = Figure(figsize=(8, 8 * n[2] / (n[0] + n[1]) + 0.6), dpi=dpi)
     FigureCanvasAgg(fig)
     for k, (title, img, width, axis) in enumerate(

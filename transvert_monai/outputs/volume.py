@@ -44,13 +44,16 @@ def as_label_volume(label_volume: object, affine: object = None) -> tuple[np.nda
         data = data[0]
     if data.ndim != 3:
         raise ValueError(f"the label map must be 3D (X, Y, Z) or (1, X, Y, Z), got shape {data.shape}.")
-    if not np.all(np.isfinite(data)) or not np.array_equal(data, np.round(data)):
-        raise ValueError("the label map must hold whole-number VerSe indices (0 for background).")
-    values = [int(v) for v in np.unique(data) if v != 0]
+    if data.dtype == np.uint8:  # the stacked map's own type: a histogram finds the values in one pass
+        values = [int(v) for v in np.flatnonzero(np.bincount(data.reshape(-1), minlength=256)) if v]
+    else:
+        if not np.all(np.isfinite(data)) or not np.array_equal(data, np.round(data)):
+            raise ValueError("the label map must hold whole-number VerSe indices (0 for background).")
+        values = [int(v) for v in np.unique(data) if v != 0]
     bad = [v for v in values if not is_vertebra_label(v)]
     if bad:
         raise ValueError(f"the label map holds values {bad} that are not VerSe vertebra indices (1–25, 28).")
-    return data.astype(np.uint8), aff
+    return data.astype(np.uint8, copy=False), aff
 
 
 def write_label_volume_nifti(label_volume: object, affine: object, path: str | os.PathLike) -> Path:

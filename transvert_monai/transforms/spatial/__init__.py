@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from transvert_monai.transforms.spatial.dictionary import RandWorldScaled, scale_world
+from transvert_monai.transforms.spatial.dictionary import (
+    RandSmoothElasticd,
+    RandWorldScaled,
+    scale_world,
+    smooth_displacement,
+    warp_points,
+)
 
-__all__ = ["RandWorldScaled", "scale_world"]
+__all__ = ["RandWorldScaled", "RandSmoothElasticd", "scale_world", "smooth_displacement", "warp_points"]
