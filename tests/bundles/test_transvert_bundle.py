@@ -74,8 +74,9 @@ def test_training_then_evaluation_write_checkpoints_and_csv(tmp_path, example_da
 
 
 @pytest.mark.slow
-def test_seeded_training_repeats_exactly(tmp_path, example_dataset):
-    losses = []
+def test_seeded_training_repeats_bit_for_bit(tmp_path, example_dataset):
+    """Two seeded CPU runs: the same losses at every iteration and the same final weights and optimizer moments."""
+    losses, finals = [], []
     for run in ("a", "b"):
         wf = _workflow(["train.json"], tmp_path / run, example_dataset, "train", val_interval=5, epoch_length=3)
         recorded = []
@@ -84,7 +85,14 @@ def test_seeded_training_repeats_exactly(tmp_path, example_dataset):
         wf.run()
         wf.finalize()
         losses.append(recorded)
+        finals.append(torch.load(tmp_path / run / "models" / "checkpoint_final.pt", weights_only=True))
     assert len(losses[0]) == 3 and losses[0] == losses[1]
+    for key in ("network", "discriminator"):
+        a, b = finals[0][key], finals[1][key]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for key in ("optimizer", "d_optimizer"):
+        a, b = finals[0][key]["state"], finals[1][key]["state"]
+        assert all(torch.equal(a[i][m], b[i][m]) for i in a for m in ("exp_avg", "exp_avg_sq"))
 
 
 def test_paper_config_layers_on_the_cpu_config(tmp_path, example_dataset):
