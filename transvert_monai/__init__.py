@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 from transvert_monai import (  # noqa: E402
     data,
     engines,
+    errors,
     geometry,
     handlers,
     io,
@@ -22,13 +23,24 @@ from transvert_monai import (  # noqa: E402
     transforms,
     visualize,
 )
+from transvert_monai.errors import (  # noqa: E402
+    CheckpointMismatchError,
+    ConfigTypeError,
+    TransVertInputError,
+    UnreadableFileError,
+)
 from transvert_monai.keys import TransVertKeys  # noqa: E402
 
 __all__ = [
+    "CheckpointMismatchError",
+    "ConfigTypeError",
+    "TransVertInputError",
     "TransVertKeys",
+    "UnreadableFileError",
     "__version__",
     "data",
     "engines",
+    "errors",
     "geometry",
     "handlers",
     "io",

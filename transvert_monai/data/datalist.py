@@ -39,6 +39,7 @@ from monai.utils import StrEnum
 from transvert_monai.data.atomic import write_json_atomic
 from transvert_monai.data.case import CENTROIDS_FILE, CT_FILE, MASK_FILE
 from transvert_monai.data.labels import VERTEBRA_LABELS, is_vertebra_label, level_order
+from transvert_monai.errors import TransVertInputError, UnreadableFileError
 from transvert_monai.keys import TransVertKeys
 
 __all__ = [
@@ -179,12 +180,17 @@ def write_datalists(
         The written paths, fold 0 first.
 
     Raises:
-        ValueError: if no case has a vertebra, or there are too few patients (or vertebrae) for ``folds``.
+        TransVertInputError: if no case has a vertebra.
+        ValueError: if there are too few patients (or vertebrae) for ``folds``.
     """
     _check_folds(folds)
     usable = [c for c in cases if c[TransVertKeys.VERTEBRAE.value]]
     if not usable:
-        raise ValueError(f"No case of dataset {name!r} has a complete vertebra; nothing to write in a data list.")
+        raise TransVertInputError(
+            f"No case of dataset {name!r} has a complete vertebra; nothing to write in a data list. A vertebra is "
+            "complete when its mask has at least `min_voxels` voxels and does not touch the border of the grid; "
+            "each case's case.json lists why its vertebrae were excluded (an empty mask has none)."
+        )
     patient_of = {str(c[TransVertKeys.CASE.value]): str(c.get("patient", c[TransVertKeys.CASE.value])) for c in usable}
     mode = SplitMode.PATIENT if len(set(patient_of.values())) >= 2 else SplitMode.VERTEBRA_LEVEL
     paths = []
@@ -261,19 +267,20 @@ def validate_datalist(path: str | os.PathLike, dataset_dir: str | os.PathLike) -
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        ValueError: listing every problem, each naming the list, the item and the key.
+        UnreadableFileError: if it is not JSON.
+        TransVertInputError: listing every problem, each naming the list, the item and the key.
     """
     path = Path(path)
     dataset_dir = Path(dataset_dir)
     if not path.is_file():
         raise FileNotFoundError(f"Data list {path} does not exist; write it with `transvert-prepare`.")
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"Data list {path} is not valid JSON: {err}.") from None
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, nesting too deep
+        raise UnreadableFileError(f"Data list {path} is not valid JSON: {err}.") from None
     if not isinstance(data, dict):
-        raise ValueError(f"Data list {path} must be a JSON object with lists {list(DATALIST_KEYS)}.")
+        raise TransVertInputError(f"Data list {path} must be a JSON object with lists {list(DATALIST_KEYS)}.")
     problems = [f"the key {key!r} (a list) is missing" for key in DATALIST_KEYS if not isinstance(data.get(key), list)]
     owner: dict[tuple[str, int], str] = {}
     for key in DATALIST_KEYS:
@@ -289,7 +296,9 @@ def validate_datalist(path: str | os.PathLike, dataset_dir: str | os.PathLike) -
                 if first != key:
                     problems.append(f"{where}: vertebra {v} of case {case!r} is also in {first!r}")
     if problems:
-        raise ValueError(f"Data list {path} (dataset folder {dataset_dir}) is invalid:\n- " + "\n- ".join(problems))
+        raise TransVertInputError(
+            f"Data list {path} (dataset folder {dataset_dir}) is invalid:\n- " + "\n- ".join(problems)
+        )
     return data
 
 

@@ -15,6 +15,7 @@ from scipy import ndimage
 
 from transvert_monai.data.centroids import as_label_array
 from transvert_monai.data.labels import VALID_VERTEBRA_LABELS, label_to_name, level_order
+from transvert_monai.errors import TransVertInputError
 
 __all__ = ["DEFAULT_MIN_VOXELS", "check_vertebra_labels", "select_complete_vertebrae"]
 
@@ -28,7 +29,7 @@ def check_vertebra_labels(mask: NdarrayOrTensor, *, where: str = "mask") -> list
     """Return the non-zero labels of a VerSe-indexed mask after checking they are vertebrae.
 
     Raises:
-        ValueError: if a label lies outside 1–25 and 28.
+        TransVertInputError: if a label lies outside 1–25 and 28.
     """
     arr = as_label_array(mask, name=where)
     counts = np.bincount(arr.ravel()) if arr.size and arr.min() >= 0 else None
@@ -36,7 +37,7 @@ def check_vertebra_labels(mask: NdarrayOrTensor, *, where: str = "mask") -> list
     labels = [v for v in present if v != 0]
     invalid = [v for v in labels if v not in VALID_VERTEBRA_LABELS]
     if invalid:
-        raise ValueError(
+        raise TransVertInputError(
             f"{where} holds labels {invalid} outside the VerSe vertebra indices 1–25 (C1–L6) and 28 (T13); "
             "convert it to VerSe indices first (a TotalSegmentator mask goes through convert_totalsegmentator)."
         )

@@ -21,6 +21,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from transvert_monai.errors import UnreadableFileError
+
 __all__ = [
     "VERTEBRA_LABELS",
     "VALID_VERTEBRA_LABELS",
@@ -131,14 +133,18 @@ def read_structure_names(path: str | os.PathLike) -> dict[int, str]:
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
+        UnreadableFileError: if a ``.json`` file is not JSON.
         ValueError: if the file has another layout or an id is not an integer.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Structure-name file {path} does not exist.")
     if path.suffix.lower() == ".json":
-        with open(path) as f:
-            data = json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, nesting too deep
+            raise UnreadableFileError(f"Structure-name file {path} is not valid JSON: {err}.") from None
         if not isinstance(data, dict):
             raise ValueError(
                 f"Structure-name file {path} must hold a JSON object {{\"<id>\": \"<structure>\"}}, "

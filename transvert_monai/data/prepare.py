@@ -40,6 +40,7 @@ from transvert_monai.data.convert_verse import convert_verse_case, find_verse_ca
 from transvert_monai.data.datalist import write_datalists
 from transvert_monai.data.field_of_view import DEFAULT_MIN_VOXELS
 from transvert_monai.data.labels import label_to_name
+from transvert_monai.errors import TransVertInputError
 
 __all__ = ["DataSource", "prepare_dataset", "main", "entry_point"]
 
@@ -126,7 +127,7 @@ def prepare_dataset(
         raise FileNotFoundError(f"Input folder {input_dir} does not exist; pass the {source} dataset folder.")
     cases = _find_cases(source, input_dir, Path(label_names) if label_names is not None else None)
     if not cases:
-        raise ValueError(
+        raise TransVertInputError(
             f"No {source} case found in {input_dir}; expected {_LAYOUTS[source]} "
             f"(see transvert_monai.data.convert_{source})."
         )

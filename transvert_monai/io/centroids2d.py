@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from transvert_monai.data.labels import label_to_name, level_order, name_to_label
+from transvert_monai.errors import TransVertInputError, UnreadableFileError
 
 __all__ = ["Centroids2D", "read_centroids_2d", "parse_centroids_2d"]
 
@@ -77,7 +78,7 @@ class Centroids2D:
         """Check every centroid against the (H, W) of its view's image (pixel areas, −0.5 … H − 0.5).
 
         Raises:
-            ValueError: naming the first centroid outside its image, its view and the image size.
+            TransVertInputError: naming the first centroid outside its image, its view and the image size.
         """
         for view in _VIEWS:
             if view not in image_sizes:
@@ -85,7 +86,7 @@ class Centroids2D:
             h, w = (int(s) for s in image_sizes[view])
             for label, (r, c) in getattr(self, view).items():
                 if not (-0.5 <= r <= h - 0.5 and -0.5 <= c <= w - 0.5):
-                    raise ValueError(
+                    raise TransVertInputError(
                         f"the {view} centroid of {label_to_name(label)} (row, col) = ({r:g}, {c:g}) lies outside the "
                         f"{h}×{w} {view} image{f' ({self.source})' if self.source else ''}; centroids are in the original "
                         "pixels of the image file (row 0 at the top)."
@@ -97,12 +98,12 @@ def _position(value: Any, label: Any, view: str, where: str) -> tuple[float, flo
     if ok:
         try:
             rc = (float(value[0]), float(value[1]))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             ok = False
         else:
             ok = all(math.isfinite(x) for x in rc) and not any(isinstance(x, bool) for x in value)
     if not ok:
-        raise ValueError(
+        raise TransVertInputError(
             f"{where}: the {view} centroid of {label!r} must be [row, col] (two finite numbers), got {value!r}."
         )
     return rc
@@ -112,9 +113,9 @@ def _add(store: dict[int, tuple[float, float]], name: Any, value: Any, view: str
     try:
         label = name_to_label(name)
     except ValueError as err:
-        raise ValueError(f"{where}, {view} view: {err}") from None
+        raise TransVertInputError(f"{where}, {view} view: {err}") from None
     if label in store:
-        raise ValueError(
+        raise TransVertInputError(
             f"{where}: vertebra {label_to_name(label)} is given twice in the {view} view (as {name!r} and before)."
         )
     store[label] = _position(value, name, view, where)
@@ -124,7 +125,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [k for k, _ in pairs]
     dup = sorted({k for k in keys if keys.count(k) > 1})
     if dup:
-        raise ValueError(f"keys {dup} appear twice in one JSON object.")
+        raise TransVertInputError(f"keys {dup} appear twice in one JSON object.")
     return dict(pairs)
 
 
@@ -139,7 +140,7 @@ def parse_centroids_2d(
         image_sizes: optional ``{"lateral": (H, W), "ap": (H, W)}`` of the original images to check against.
 
     Raises:
-        ValueError: another layout, a bad position or label, a label given twice, a centroid outside
+        TransVertInputError: another layout, a bad position or label, a label given twice, a centroid outside
             its image, or no vertebra annotated in both views.
     """
     where = f"2D centroid file {source}" if source else "2D centroids"
@@ -148,13 +149,13 @@ def parse_centroids_2d(
         '{"vertebrae": [{"label": "T1", "lateral": [row, col], "ap": [row, col]}, ...]}'
     )
     if not isinstance(data, Mapping):
-        raise ValueError(f"{where} must hold a JSON object, got a {type(data).__name__}; expected {layout}.")
+        raise TransVertInputError(f"{where} must hold a JSON object, got a {type(data).__name__}; expected {layout}.")
     keys = set(data) - _IGNORED_KEYS
     views: dict[str, dict[int, tuple[float, float]]] = {"lateral": {}, "ap": {}}
     if keys == set(_VIEWS):
         for view in _VIEWS:
             if not isinstance(data[view], Mapping):
-                raise ValueError(
+                raise TransVertInputError(
                     f"{where}: '{view}' must map vertebra names to [row, col], got {type(data[view]).__name__}."
                 )
             for name, value in data[view].items():
@@ -162,14 +163,14 @@ def parse_centroids_2d(
     elif keys == {"vertebrae"} and isinstance(data["vertebrae"], list):
         for i, entry in enumerate(data["vertebrae"]):
             if not isinstance(entry, Mapping) or "label" not in entry or set(entry) - {"label", *_VIEWS}:
-                raise ValueError(
+                raise TransVertInputError(
                     f"{where}: entry {i} of 'vertebrae' must be {{'label', 'lateral', 'ap'}}, got {entry!r}."
                 )
             for view in _VIEWS:
                 if entry.get(view) is not None:
                     _add(views[view], entry["label"], entry[view], view, where)
     else:
-        raise ValueError(f"{where} has the keys {sorted(data)}; expected {layout}.")
+        raise TransVertInputError(f"{where} has the keys {sorted(data)}; expected {layout}.")
     missing = {v: "ap" for v in views["lateral"] if v not in views["ap"]}
     missing.update({v: "lateral" for v in views["ap"] if v not in views["lateral"]})
     if missing:
@@ -177,7 +178,7 @@ def parse_centroids_2d(
         warnings.warn(f"{where}: vertebrae annotated in one view only are skipped: {listed}.", stacklevel=2)
     both = sorted((v for v in views["lateral"] if v in views["ap"]), key=level_order)
     if not both:
-        raise ValueError(f"{where}: no vertebra has centroids in both the lateral and the AP view.")
+        raise TransVertInputError(f"{where}: no vertebra has centroids in both the lateral and the AP view.")
     out = Centroids2D(
         lateral={v: views["lateral"][v] for v in both},
         ap={v: views["ap"][v] for v in both},
@@ -201,7 +202,8 @@ def read_centroids_2d(path: str | os.PathLike, image_sizes: Mapping[str, Sequenc
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not JSON, another layout, bad entries, a centroid outside its image (see
+        UnreadableFileError: not JSON (or not UTF-8 text).
+        TransVertInputError: another layout, bad entries, a centroid outside its image (see
             :func:`parse_centroids_2d`).
     """
     path = Path(path)
@@ -209,8 +211,8 @@ def read_centroids_2d(path: str | os.PathLike, image_sizes: Mapping[str, Sequenc
         raise FileNotFoundError(f"2D centroid file {path} does not exist.")
     try:
         data = json.loads(path.read_text(), object_pairs_hook=_no_duplicate_keys)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"2D centroid file {path} is not valid JSON: {err}.") from None
-    except ValueError as err:
-        raise ValueError(f"2D centroid file {path}: {err}") from None
+    except TransVertInputError as err:  # a key given twice (_no_duplicate_keys)
+        raise TransVertInputError(f"2D centroid file {path}: {err}") from None
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, nesting too deep
+        raise UnreadableFileError(f"2D centroid file {path} is not valid JSON: {err}.") from None
     return parse_centroids_2d(data, str(path), image_sizes)

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from transvert_monai.errors import TransVertInputError, UnreadableFileError
+
 __all__ = ["ImageRecord", "read_image_file", "read_sidecar", "RADIOGRAPHIC_MODALITIES"]
 
 logger = logging.getLogger(__name__)
@@ -69,20 +71,22 @@ def _spacing_pair(value: Any, where: str) -> tuple[float, float]:
     seq = [value, value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
     try:
         pair = tuple(float(v) for v in seq)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pair = ()
     if len(pair) != 2 or not all(math.isfinite(v) and v > 0 for v in pair):
-        raise ValueError(f"{where}: the pixel spacing must be one positive number or (row, col) mm, got {value!r}.")
+        raise TransVertInputError(
+            f"{where}: the pixel spacing must be one positive number or (row, col) mm, got {value!r}."
+        )
     return pair  # type: ignore[return-value]
 
 
 def _distance(value: Any, name: str, where: str) -> float:
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         out = float("nan")
     if not math.isfinite(out) or out <= 0:
-        raise ValueError(f"{where}: `{name}` must be a positive number of mm, got {value!r}.")
+        raise TransVertInputError(f"{where}: `{name}` must be a positive number of mm, got {value!r}.")
     return out
 
 
@@ -91,21 +95,24 @@ def read_sidecar(path: Path, view: str) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not JSON, not an object, unknown keys, bad values, or another view than ``view``.
+        UnreadableFileError: not JSON.
+        TransVertInputError: not an object, unknown keys, bad values, or another view than ``view``.
     """
     if not path.is_file():
         raise FileNotFoundError(f"geometry side-car {path} does not exist.")
     try:
         data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"geometry side-car {path} is not valid JSON: {err}.") from None
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, nesting too deep
+        raise UnreadableFileError(f"geometry side-car {path} is not valid JSON: {err}.") from None
     if not isinstance(data, dict):
-        raise ValueError(f"geometry side-car {path} must hold a JSON object, got a {type(data).__name__}.")
+        raise TransVertInputError(f"geometry side-car {path} must hold a JSON object, got a {type(data).__name__}.")
     if "geometry" in data:  # written by transvert-drr
         unknown = sorted(set(data) - set(_DRR_SIDECAR_KEYS) - set(_SIDECAR_KEYS))
         g = data["geometry"]
         if not isinstance(g, dict):
-            raise ValueError(f"geometry side-car {path}: 'geometry' must be an object (ProjectionGeometry.to_dict()).")
+            raise TransVertInputError(
+                f"geometry side-car {path}: 'geometry' must be an object (ProjectionGeometry.to_dict())."
+            )
         data = {
             "pixel_spacing_mm": g.get("detector_spacing_mm"),
             "source_to_detector_mm": g.get("source_to_detector_mm"),
@@ -116,7 +123,7 @@ def read_sidecar(path: Path, view: str) -> dict[str, Any]:
     else:
         unknown = sorted(set(data) - set(_SIDECAR_KEYS))
     if unknown:
-        raise ValueError(
+        raise TransVertInputError(
             f"geometry side-car {path} has unknown keys {unknown}; expected some of {list(_SIDECAR_KEYS)}."
         )
     where = f"geometry side-car {path}"
@@ -129,7 +136,7 @@ def read_sidecar(path: Path, view: str) -> dict[str, Any]:
     if data.get("patient_id") is not None:
         out["patient_id"] = str(data["patient_id"])
     if data.get("view") not in (None, "custom") and str(data["view"]).lower() != view:
-        raise ValueError(
+        raise TransVertInputError(
             f"{where} describes a {data['view']!r} view, but the image is read as {view!r}; check the file pairing."
         )
     return out
@@ -170,28 +177,48 @@ def _read_dicom(path: Path, view: str, flip_horizontal: bool = False) -> ImageRe
     try:
         ds = pydicom.dcmread(str(path))
     except Exception as err:  # pydicom raises many types for damaged or non-DICOM files
-        raise ValueError(f"cannot read DICOM file {path}: {err}; check that it is a complete DICOM file.") from None
+        raise UnreadableFileError(
+            f"cannot read DICOM file {path}: {err}; check that it is a complete DICOM file."
+        ) from None
+    try:
+        return _dicom_record(ds, path, view, flip_horizontal)
+    except TransVertInputError:
+        raise
+    except Exception as err:  # pydicom converts tag values on access: a damaged value raises there
+        raise UnreadableFileError(
+            f"DICOM file {path} has a damaged or invalid tag value ({type(err).__name__}: {err}); "
+            "check that it is a complete DICOM file, or export the image again."
+        ) from None
+
+
+def _dicom_record(ds: Any, path: Path, view: str, flip_horizontal: bool) -> ImageRecord:
+    """The pixels and geometry of a DICOM dataset read by pydicom."""
+    if "PixelData" not in ds:
+        raise UnreadableFileError(
+            f"DICOM file {path} holds no pixel data (7FE0,0010): it is truncated, or it is not an image "
+            "(a report or presentation state); use the complete lateral and AP X-ray image files."
+        )
     modality = str(ds.get("Modality", "")).upper()
     if modality not in RADIOGRAPHIC_MODALITIES:
-        raise ValueError(
+        raise TransVertInputError(
             f"{path} is a DICOM of modality {modality or 'unknown'!r}, not a radiograph; expected one of "
             f"{sorted(RADIOGRAPHIC_MODALITIES)}. Use the lateral and AP X-ray images (DX/CR), or export a "
             "radiograph stored otherwise as PNG with a geometry side-car."
         )
     if int(ds.get("NumberOfFrames", 1) or 1) > 1 or int(ds.get("SamplesPerPixel", 1) or 1) != 1:
-        raise ValueError(
+        raise TransVertInputError(
             f"{path} holds {ds.get('NumberOfFrames', 1)} frames of {ds.get('SamplesPerPixel', 1)} samples per pixel; "
             "a radiograph is one greyscale 2D image."
         )
     try:
         array = ds.pixel_array
     except Exception as err:  # truncated pixel data, missing decoders, ...
-        raise ValueError(
+        raise UnreadableFileError(
             f"cannot decode the pixels of DICOM file {path}: {err}. The file may be truncated; if it is compressed, "
             "install a decoder (pip install pylibjpeg pylibjpeg-libjpeg) or decompress it (dcmdjpeg)."
         ) from None
     if array.ndim != 2:
-        raise ValueError(
+        raise TransVertInputError(
             f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image (3D files are not read)."
         )
     pixels = np.asarray(array, dtype=np.float64) * float(ds.get("RescaleSlope", 1.0) or 1.0) + float(
@@ -201,7 +228,7 @@ def _read_dicom(path: Path, view: str, flip_horizontal: bool = False) -> ImageRe
     if photometric == "MONOCHROME1":  # low values are bright: invert within the image's range so bone is bright
         pixels = pixels.max() + pixels.min() - pixels
     elif photometric != "MONOCHROME2":
-        raise ValueError(
+        raise TransVertInputError(
             f"{path} has PhotometricInterpretation {photometric!r}; a greyscale MONOCHROME1/2 image is expected."
         )
     spacing, origin = None, "none"
@@ -246,31 +273,48 @@ def _read_pil(path: Path) -> ImageRecord:
             array = np.asarray(img)
             mode = img.mode
     except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError ... for truncated or foreign files
-        raise ValueError(f"cannot read image file {path}: {err}; check that it is a complete PNG/TIFF file.") from None
+        raise UnreadableFileError(
+            f"cannot read image file {path}: {err}; check that it is a complete PNG/TIFF file."
+        ) from None
     if frames > 1:
-        raise ValueError(f"{path} holds {frames} frames; a radiograph is one 2D image (3D files are not read).")
+        raise TransVertInputError(
+            f"{path} holds {frames} frames; a radiograph is one 2D image (3D files are not read)."
+        )
     if array.ndim == 3:
         if mode not in ("RGB", "RGBA", "LA") or not all(
             np.array_equal(array[..., 0], array[..., k]) for k in range(1, min(3, array.shape[-1]))
         ):
-            raise ValueError(f"{path} is a colour image (mode {mode}); a greyscale radiograph is expected.")
+            raise TransVertInputError(f"{path} is a colour image (mode {mode}); a greyscale radiograph is expected.")
         array = array[..., 0]
     if array.ndim != 2:
-        raise ValueError(f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image.")
+        raise TransVertInputError(f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image.")
     return ImageRecord(torch.from_numpy(array.astype(np.float32)), None, None, None)
 
 
 def _read_nifti(path: Path) -> ImageRecord:
     import nibabel as nib
 
+    from transvert_monai.data.volume import check_voxel_data
+
     try:
-        array = np.asanyarray(nib.load(str(path)).dataobj)
+        img = nib.load(str(path))
+        if not isinstance(img, nib.spatialimages.SpatialImage):
+            raise TypeError(f"not an image but a {type(img).__name__}")
     except Exception as err:  # nibabel raises ImageFileError, EOFError, OSError, zlib errors, ...
-        raise ValueError(f"cannot read NIfTI file {path}: {err}; check that it is a complete NIfTI file.") from None
+        raise UnreadableFileError(
+            f"cannot read NIfTI file {path}: {err}; check that it is a complete NIfTI file."
+        ) from None
+    check_voxel_data(img, role="radiograph")  # a truncated file fails here, before the array is allocated
+    try:
+        array = np.asanyarray(img.dataobj)
+    except Exception as err:  # nibabel raises ImageFileError, EOFError, OSError, zlib errors, ...
+        raise UnreadableFileError(
+            f"cannot read NIfTI file {path}: {err}; check that it is a complete NIfTI file."
+        ) from None
     while array.ndim > 2 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim != 2:
-        raise ValueError(
+        raise TransVertInputError(
             f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image (3D files are not read)."
         )
     return ImageRecord(torch.from_numpy(np.asarray(array, dtype=np.float32)), None, None, None)
@@ -289,7 +333,7 @@ def read_image_file(
 
     Raises:
         FileNotFoundError: no such image or side-car.
-        ValueError: see :func:`transvert_monai.io.read_radiograph`.
+        UnreadableFileError, TransVertInputError: see :func:`transvert_monai.io.read_radiograph`.
     """
     if not path.is_file():
         raise FileNotFoundError(f"radiograph {path} does not exist.")
@@ -302,7 +346,7 @@ def read_image_file(
     elif is_dicom:
         record = _read_dicom(path, view, flip_horizontal)
     else:
-        raise ValueError(
+        raise UnreadableFileError(
             f"cannot tell the format of {path}: use DICOM ({', '.join(_DICOM_SUFFIXES)} or the DICM preamble), "
             f"{', '.join(_PIL_SUFFIXES)} or {', '.join(_NIFTI_SUFFIXES)}."
         )
@@ -331,7 +375,7 @@ def read_image_file(
         hint = (
             "" if is_dicom else f' or in a side-car {_default_sidecar(path).name} ({{"pixel_spacing_mm": [row, col]}})'
         )
-        raise ValueError(
+        raise TransVertInputError(
             f"{path} has no pixel spacing: give it as `pixel_spacing_mm` (the detector pixel size in mm){hint}."
         )
     return record

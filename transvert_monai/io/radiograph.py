@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from monai.utils import look_up_option
 
+from transvert_monai.errors import TransVertInputError
 from transvert_monai.geometry import ProjectionGeometry, View, ap_view, lateral_view
 
 __all__ = [
@@ -281,8 +282,10 @@ def read_radiograph(
 
     Raises:
         FileNotFoundError: no such file (or side-car).
-        ValueError: an unreadable or truncated file, a DICOM of a non-radiographic modality, a 3D or
-            colour image, NaN/Inf pixels, no pixel spacing, inconsistent distances, an unknown view.
+        UnreadableFileError: a corrupt, truncated or unrecognised file (or side-car).
+        TransVertInputError: a DICOM of a non-radiographic modality, a 3D or colour image, NaN/Inf
+            pixels, no pixel spacing, inconsistent distances.
+        ValueError: an unknown view.
     """
     from transvert_monai.io.formats import read_image_file
 
@@ -309,7 +312,7 @@ def read_radiograph(
         )
     except ValueError as err:
         message = str(err)
-        raise ValueError(message if str(path) in message else f"{path}: {message}") from None
+        raise TransVertInputError(message if str(path) in message else f"{path}: {message}") from None
     logger.info(
         "read %s radiograph %s: %d×%d px of %.4g×%.4g mm (%s), SDD %.1f mm, SID %.1f mm%s",
         view,
@@ -328,18 +331,18 @@ def check_pair(lateral: Radiograph, ap: Radiograph) -> None:
     """Check that two radiographs can be used together as the lateral and AP views of one patient.
 
     Raises:
-        ValueError: the views are not (lateral, AP), or both carry a PatientID and they differ.
+        TransVertInputError: the views are not (lateral, AP), or both carry a PatientID and they differ.
 
     Warns:
         UserWarning: image heights in mm differing by more than 20 %, or source distances by more than 1 %.
     """
     if lateral.view != View.LATERAL.value or ap.view != View.AP.value:
-        raise ValueError(
+        raise TransVertInputError(
             f"expected a lateral and an AP radiograph, got {lateral.view!r} and {ap.view!r}; "
             "check the order of the files and the `view` given to read_radiograph."
         )
     if lateral.patient_id and ap.patient_id and lateral.patient_id.strip() != ap.patient_id.strip():
-        raise ValueError(
+        raise TransVertInputError(
             f"the radiographs belong to different patients: PatientID {lateral.patient_id!r} ({lateral.source}) "
             f"and {ap.patient_id!r} ({ap.source}); use the lateral and AP views of one acquisition."
         )

@@ -6,7 +6,8 @@ Bayat et al., "Inferring the 3D Standing Spine Posture from 2D Radiographs", MIC
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from typing import List, Optional
 
 import torch
@@ -16,6 +17,7 @@ from monai.networks.layers.utils import get_act_layer
 from monai.utils import look_up_option
 from monai.utils.enums import StrEnum
 
+from transvert_monai.errors import ConfigTypeError
 from transvert_monai.networks.blocks import _AnisotropicFuse, _OuterProductFuse, _UpLevel, _ViewEncoder
 
 __all__ = ["TransVert", "Views", "Fusion", "TransVertVariant", "VARIANT_SWITCHES", "CHANNEL_PRESETS"]
@@ -111,6 +113,8 @@ class TransVert(nn.Module):
         ValueError: on an unknown option string, non-positive or mismatched ``channels``/``strides``,
             a ``spatial_size`` not divisible by ``prod(strides)``, ``in_channels`` other than 4, or
             ``fusion="outer_product"`` with ``views="lateral"``.
+        ConfigTypeError: ``channels``/``strides`` that are not lists of numbers, or sizes that are not
+            numbers (e.g. a bundle override ``--channels 8``); also a ``TypeError``.
 
     Example::
 
@@ -141,6 +145,12 @@ class TransVert(nn.Module):
         views = look_up_option(default_views if views is None else views, Views)
         fusion = look_up_option(default_fusion if fusion is None else fusion, Fusion)
         attention = default_attention if attention is None else bool(attention)
+        for name, value, example in (("channels", channels, "[8, 16, 32, 64]"), ("strides", strides, "[2, 2, 2, 2]")):
+            if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+                raise ConfigTypeError(
+                    f"`{name}` must be a list of positive integers, one per level (e.g. {example}), got {value!r} "
+                    f"({type(value).__name__}); a bundle override takes the list form: --{name} \"{example}\"."
+                )
         channels, strides = tuple(channels), tuple(strides)
         self._check_hyper_parameters(spatial_size, in_channels, out_channels, channels, strides, views, fusion)
 
@@ -195,6 +205,16 @@ class TransVert(nn.Module):
         views: Views,
         fusion: Fusion,
     ) -> None:
+        def is_number(value: object) -> bool:
+            return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+        sizes = (("spatial_size", spatial_size), ("in_channels", in_channels), ("out_channels", out_channels))
+        for name, value in sizes:
+            if not is_number(value):
+                raise ConfigTypeError(f"`{name}` must be a whole number, got {value!r} ({type(value).__name__}).")
+        for name, values in (("channels", channels), ("strides", strides)):
+            if not all(is_number(v) for v in values):
+                raise ConfigTypeError(f"`{name}` must hold positive integers, got {list(values)!r}.")
         if in_channels != 4:
             raise ValueError(
                 f"`in_channels` must be 4, the packed [lat, lat_voi, ap, ap_voi] input, got {in_channels}; "

@@ -7,6 +7,7 @@ dictionary per vertebra, which MONAI's ``Compose`` and ``list_data_collate`` tre
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms import MapTransform
 from monai.utils import look_up_option
 
+from transvert_monai.errors import ConfigTypeError, TransVertInputError
 from transvert_monai.geometry import biplanar_views, grid_centre_mm
 from transvert_monai.keys import TransVertKeys
 from transvert_monai.transforms.drr.array import RandCArmPose, derived_meta_tensor, volume_and_affine
@@ -70,6 +72,8 @@ class ExtractVertebraSamplesd(MapTransform):
 
     Raises:
         ValueError: unknown ``voi_mode``; bad sizes.
+        ConfigTypeError: a spacing, attenuation or radius that is not a number (also a ``TypeError``).
+        TransVertInputError: a CT with NaN/Inf voxels (when called).
         KeyError: a required item is missing.
     """
 
@@ -106,6 +110,13 @@ class ExtractVertebraSamplesd(MapTransform):
         for name, value in (("patch_size", patch_size), ("target_size", target_size)):
             if int(value) != value or value <= 0:
                 raise ValueError(f"`{name}` must be a positive whole number of pixels/voxels, got {value!r}.")
+        for name, value in (
+            ("target_spacing_mm", target_spacing_mm),
+            ("mu_water_per_mm", mu_water_per_mm),
+            ("voi_radius_px", voi_radius_px),
+        ):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ConfigTypeError(f"`{name}` must be a number, got {value!r} ({type(value).__name__}).")
         if not target_spacing_mm > 0:
             raise ValueError(f"`target_spacing_mm` must be positive, got {target_spacing_mm!r}.")
         if not mu_water_per_mm > 0:
@@ -131,7 +142,7 @@ class ExtractVertebraSamplesd(MapTransform):
             raise KeyError(f"key '{key}' ({role}) is not in the data; it holds {sorted(map(str, d))}.")
         return d[key]
 
-    def _attenuation(self, ct: torch.Tensor, affine: torch.Tensor) -> AttenuationVolume:
+    def _attenuation(self, ct: torch.Tensor, affine: torch.Tensor, source: Any = None) -> AttenuationVolume:
         """μ of the CT with its plane stacks, reused while the same, unmodified CT array comes back.
 
         A cached dataset hands the same CT tensor to every call, so the HU → μ conversion and the plane
@@ -141,6 +152,12 @@ class ExtractVertebraSamplesd(MapTransform):
         """
         key = (ct.device, ct.data_ptr(), tuple(ct.shape), ct.stride(), ct._version, self.mu_water_per_mm)
         if self._prepared is None or self._prepared[0] != key:
+            bad = int((~torch.isfinite(ct)).sum())
+            if bad:
+                raise TransVertInputError(
+                    f"the CT{f' {source}' if source else ''} has {bad} NaN/Inf voxels; repair the CT file (finite HU "
+                    "only, air is -1000 HU) and prepare the case again."
+                )
             self._prepared = (key, AttenuationVolume(hu_to_mu(ct, self.mu_water_per_mm), affine, self.plane_binning))
         return self._prepared[1].with_affine(affine)
 
@@ -178,7 +195,7 @@ class ExtractVertebraSamplesd(MapTransform):
             **self.view_kwargs,
         )
         samples = extract_vertebra_samples(
-            self._attenuation(ct, affine),
+            self._attenuation(ct, affine, getattr(data[self.ct_key], "meta", {}).get("filename_or_obj")),
             affine,
             centroids,
             lateral,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from transvert_monai.errors import TransVertInputError
 from transvert_monai.geometry import ProjectionGeometry, view_aligned_frame, world_to_voxel
 from transvert_monai.transforms.drr.functional import AttenuationVolume, patch_origin, patch_pixels
 from transvert_monai.transforms.voi.functional import (
@@ -135,8 +136,9 @@ def extract_vertebra_samples(
 
     Raises:
         KeyError: a requested label has no centroid.
-        ValueError: a target is requested without a mask, or a vertebra's target is empty
-            (its centroid is not on its mask, or the mask has no such label).
+        ValueError: a target is requested without a mask.
+        TransVertInputError: a centroid outside the CT's field of view, or a vertebra's target is
+            empty (its centroid is not on its mask, or the mask has no such label).
     """
     from monai.utils import look_up_option
 
@@ -152,7 +154,7 @@ def extract_vertebra_samples(
     idx = world_to_voxel(affine, centres)
     outside = [v for v, i in zip(labels, idx) if ((i < -0.5) | (i > torch.tensor(volume.shape) - 0.5)).any()]
     if outside:
-        raise ValueError(
+        raise TransVertInputError(
             f"the centroids of vertebrae {outside} lie outside the CT's field of view; "
             "check that the centroid file belongs to this CT and is in world (RAS) millimetres."
         )
@@ -181,7 +183,7 @@ def extract_vertebra_samples(
         for v, ta in zip(labels, target_affine):
             t = crop_vertebra_target(mask, affine, v, ta, (target_size,) * 3)
             if not t.any():
-                raise ValueError(
+                raise TransVertInputError(
                     f"the 3D target of vertebra {v} is empty: its centroid is not on its mask or the mask has no label {v}; "
                     "check that the centroids and the mask belong to the same case and grid."
                 )
