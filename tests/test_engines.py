@@ -172,3 +172,55 @@ def test_monai_handlers_work(tmp_path):
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.25)
     checkpoint = torch.load(tmp_path / "checkpoint_epoch=2.pt", weights_only=True)
     assert set(checkpoint) == set(save_dict)
+
+
+def _float64_networks() -> tuple[torch.nn.Module, torch.nn.Module]:
+    torch.manual_seed(0)
+    network = TransVert(spatial_size=SIZE, channels=(4, 8), strides=(2, 2)).double()
+    return network, TransVertDiscriminator(channels=4, num_layers_d=2).double()
+
+
+def _float64_items(n: int = 8) -> list[dict]:
+    return [{k: v.double() for k, v in item.items()} for item in make_loader(n_batches=n, batch_size=1).dataset]
+
+
+def _sgd_trainer(network: torch.nn.Module, discriminator: torch.nn.Module, loader) -> TransVertTrainer:
+    # plain SGD: Adam would turn float noise in the zero gradients of biases before instance norms into ±lr steps
+    return TransVertTrainer(
+        device=torch.device("cpu"),
+        max_epochs=1,
+        train_data_loader=loader,
+        network=network,
+        optimizer=torch.optim.SGD(network.parameters(), 0.1),
+        discriminator=discriminator,
+        d_optimizer=torch.optim.SGD(discriminator.parameters(), 0.1),
+    )
+
+
+def _ddp_rank(rank: int, init_file: str, out_dir: str) -> None:
+    """One of two gloo processes: DDP-wrapped G and D, batches 4k, 4k+1 (rank 0) or 4k+2, 4k+3 (rank 1) of step k."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        network, discriminator = (DistributedDataParallel(m) for m in _float64_networks())
+        shard = [item for i, item in enumerate(_float64_items()) if (i // 2) % 2 == rank]
+        _sgd_trainer(network, discriminator, torch.utils.data.DataLoader(shard, batch_size=2)).run()
+        states = {"network": network.module.state_dict(), "discriminator": discriminator.module.state_dict()}
+        torch.save(states, f"{out_dir}/rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_iterations_equal_single_process_iterations_on_the_joined_batches(tmp_path):
+    torch.multiprocessing.spawn(_ddp_rank, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    network, discriminator = _float64_networks()
+    _sgd_trainer(network, discriminator, torch.utils.data.DataLoader(_float64_items(), batch_size=4)).run()
+    for name, module in (("network", network), ("discriminator", discriminator)):
+        reference = module.state_dict()
+        assert all(torch.equal(ranks[0][name][k], ranks[1][name][k]) for k in reference)
+        for k, v in reference.items():  # two D steps and two G steps, each with gradients averaged over the ranks
+            torch.testing.assert_close(ranks[0][name][k], v, rtol=1e-10, atol=1e-12)

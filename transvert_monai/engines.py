@@ -20,6 +20,7 @@ from monai.inferers import Inferer, SimpleInferer
 from monai.transforms import Transform
 from monai.utils import IgniteInfo, min_version, optional_import
 from monai.utils.enums import StrEnum
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.optimizer import Optimizer
 from torch.utils.data import DataLoader
 
@@ -61,6 +62,25 @@ class TransVertTrainer(Trainer):
        ``optimizer.step()``. D's parameters are not frozen for it (toggling ``requires_grad`` breaks
        a DDP-wrapped D), so its backward also fills D's ``.grad``; they are cleared by the next D
        step's ``zero_grad`` and never reach ``d_optimizer.step()``.
+
+    Distributed data parallel: ``network`` and ``discriminator`` may both be wrapped in
+    :class:`~torch.nn.parallel.DistributedDataParallel` (one process per device, each with its own
+    loader shard); an iteration then equals one on the concatenation of the ranks' batches, with
+    every rank keeping identical weights:
+
+    * G runs forward once per iteration and backward once (step 3), so its gradients are averaged
+      once; the D step in between never reaches G (``pred.detach()``).
+    * D runs forward twice (real, fake) before the D step's single backward. DDP allows this:
+      autograd sums a parameter's gradients from both uses before its accumulation hook fires, so
+      every D parameter is reduced exactly once; every parameter takes part, so
+      ``find_unused_parameters`` is not needed.
+    * D's forward in the G step runs under ``no_sync()``: the G loss still back-propagates through D
+      to ``pred``, but the gradients it leaves on D's parameters are discarded (see above), so they
+      are not all-reduced.
+
+    An evaluator given the DDP-wrapped ``network`` runs it under ``torch.no_grad``, where DDP does not
+    communicate as long as the network has no buffers to broadcast (TransVert has none), so the
+    ranks may validate different numbers of batches.
 
     ``engine.state.output`` then holds ``image``, ``label``, ``pred`` (:class:`TransVertKeys`) and
     the detached scalars ``loss`` (= ``g_loss``), ``g_loss``, ``d_loss``, ``l1_loss``
@@ -250,7 +270,10 @@ class TransVertTrainer(Trainer):
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         with engine._autocast(autocast):
             if engine.adversarial:
-                g_loss = engine.loss_function(pred, targets, engine._require(engine.discriminator)(pred))
+                discriminator = engine._require(engine.discriminator)
+                with _without_grad_sync(discriminator):  # D's gradients from the G step are discarded
+                    d_fake = discriminator(pred)
+                g_loss = engine.loss_function(pred, targets, d_fake)
             else:
                 g_loss = engine.loss_function(pred, targets)
             g_loss = g_loss.mean()
@@ -280,6 +303,15 @@ class TransVertTrainer(Trainer):
             d_loss = self.d_loss_function(discriminator(targets), discriminator(pred.detach())).mean()
         self._backward_step(d_loss, d_optimizer)
         return d_loss.detach()
+
+
+def _without_grad_sync(module: torch.nn.Module) -> contextlib.AbstractContextManager:
+    """``module.no_sync()`` when ``module`` is DDP-wrapped (its next backward is not all-reduced), else a no-op.
+
+    DDP decides at forward time whether the backward through that forward synchronises gradients, so
+    the forward must run inside this context.
+    """
+    return module.no_sync() if isinstance(module, DistributedDataParallel) else contextlib.nullcontext()
 
 
 def losses_from_output(keys: Sequence[str] = ("loss", "d_loss", "l1_loss")) -> Callable[[Any], dict[str, float]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -54,13 +55,21 @@ class SpineReconstruction:
 def load_bundle_network(bundle_dir: str | os.PathLike, model_file: str | None = None, device: str = "cpu") -> torch.nn.Module:
     """The network of a bundle (``configs/inference.json``'s ``network_def``) with its weights, in eval mode.
 
-    Weights are loaded with ``torch.load(weights_only=True)``: a checkpoint can hold only tensors.
+    Weights are loaded with ``torch.load(weights_only=True)``: a checkpoint can hold only tensors. A
+    plain state dict is read, and so are the ``"model"`` entry of a best-metric checkpoint and the
+    ``"network"`` entry of a training checkpoint (``checkpoint_final.pt``).
 
     Raises:
         FileNotFoundError: no such bundle or weights file.
-        RuntimeError: the weights do not fit the network (another architecture or width).
+        UnreadableFileError: the inference config is not JSON, or the weights file is truncated, not a
+            PyTorch checkpoint, or holds more than tensors.
+        TransVertInputError: the config's ``network_def`` cannot be built (an unknown variant, bad widths).
+        CheckpointMismatchError: the weights do not fit the network (another architecture or width);
+            also a ``RuntimeError``.
     """
     from monai.bundle import ConfigParser
+
+    from transvert_monai.errors import CheckpointMismatchError, TransVertInputError, UnreadableFileError
 
     bundle = Path(bundle_dir)
     config = bundle / "configs" / "inference.json"
@@ -69,19 +78,72 @@ def load_bundle_network(bundle_dir: str | os.PathLike, model_file: str | None = 
         if not path.is_file():
             raise FileNotFoundError(f"the bundle's {what} {path} does not exist; pass --bundle with a TransVert bundle folder.")
     parser = ConfigParser()
-    parser.read_config(str(config))
+    try:
+        parser.read_config(str(config))
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError
+        raise UnreadableFileError(f"the bundle's inference config {config} is not valid JSON: {err}.") from None
     parser["bundle_root"] = str(bundle)
-    network = parser.get_parsed_content("network_def")
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
+    try:
+        network = parser.get_parsed_content("network_def")
+    except Exception as err:  # MONAI wraps the component's own error in a RuntimeError: report the innermost
+        cause: BaseException = err
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        raise TransVertInputError(
+            f"cannot build the network (`network_def`) of {config}: {str(cause).strip().rstrip('.')}; check its "
+            "values (variant, channels, strides, target_size)."
+        ) from err
+    return load_weights(network, weights, device, described_by=config).eval()
+
+
+def load_weights(
+    network: torch.nn.Module, weights: str | os.PathLike, device: str | torch.device = "cpu", described_by: object = None
+) -> torch.nn.Module:
+    """Load a weights file into ``network`` (moved to ``device``) with ``torch.load(weights_only=True)``; return it.
+
+    A plain state dict is read, and so are the ``"model"`` entry of a best-metric checkpoint and the
+    ``"network"`` entry of a training checkpoint (``checkpoint_final.pt``). The bundle configs load
+    ``initial_weights`` (training) and ``model_path`` (inference) through this function.
+
+    Raises:
+        FileNotFoundError: no such file.
+        UnreadableFileError: a truncated file, not a PyTorch checkpoint, or one holding more than tensors.
+        CheckpointMismatchError: the weights do not fit the network (another architecture or width).
+    """
+    from transvert_monai.errors import CheckpointMismatchError, UnreadableFileError
+
+    weights = Path(weights)
+    if not weights.is_file():
+        raise FileNotFoundError(f"the weights file {weights} does not exist; train the bundle first or give another file.")
+    config = described_by if described_by is not None else type(network).__name__
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UnreadableFileError(
+            f"the weights file {weights} holds objects other than tensors (a pickled model or training state), which "
+            "torch.load(weights_only=True) refuses to run; save and pass network.state_dict() instead."
+        ) from None
+    except Exception as err:  # truncated zip (RuntimeError), foreign file (EOFError, KeyError), ...
+        text = str(err).strip()
+        detail = text.splitlines()[0].split(". ")[0][:200] if text else "empty"
+        raise UnreadableFileError(
+            f"cannot read the weights file {weights} ({type(err).__name__}: {detail}); it must be a complete "
+            "PyTorch checkpoint holding only tensors (a state dict, as training writes to models/model.pt)."
+        ) from None
+    if isinstance(state, dict):
+        state = next((state[k] for k in ("model", "network") if isinstance(state.get(k), dict)), state)
+    if not isinstance(state, dict):
+        raise CheckpointMismatchError(
+            f"the weights file {weights} holds a {type(state).__name__}, not a state dict "
+            "({parameter name: tensor}); save network.state_dict()."
+        )
     try:
         network.load_state_dict(state)
-    except RuntimeError as err:
-        raise RuntimeError(
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise CheckpointMismatchError(
             f"the weights {weights} do not fit the network of {config} (another variant or width?): {str(err)[:500]}"
         ) from None
-    return network.to(device).eval()
+    return network.to(device)
 
 
 def channels_last_3d(network: torch.nn.Module) -> torch.nn.Module:
@@ -106,7 +168,8 @@ class SpineReconstructor:
         target_spacing_mm: voxel size of the network output grid (training: 1.5 mm).
         placement: ``"cone_beam"`` (triangulation) or ``"orthographic"`` (the paper's rule).
         stack: also stack the vertebrae into one label map (``stacking.json`` sets it).
-        stack_spacing_mm: voxel size of the stacked label map.
+        stack_spacing_mm: voxel size of the stacked label map (default: ``target_spacing_mm``, the
+            network's own resolution; a finer grid interpolates the shapes, it adds no detail).
         batch_size: vertebrae per forward pass.
         device: where the network runs.
         mesh_formats: mesh files written per vertebra and for the spine.
@@ -120,7 +183,7 @@ class SpineReconstructor:
         target_spacing_mm: float = 1.5,
         placement: str = "cone_beam",
         stack: bool = True,
-        stack_spacing_mm: float = 1.0,
+        stack_spacing_mm: float | None = None,
         batch_size: int = 8,
         device: str | torch.device = "cpu",
         mesh_formats: Sequence[str] = ("stl", "ply"),
@@ -128,6 +191,8 @@ class SpineReconstructor:
         from monai.utils import look_up_option
 
         from transvert_monai.transforms.stacking import Placement
+
+        stack_spacing_mm = target_spacing_mm if stack_spacing_mm is None else stack_spacing_mm
 
         self.placement = look_up_option(placement, Placement).value
         for name, value in (("working_spacing_mm", working_spacing_mm), ("target_spacing_mm", target_spacing_mm),
@@ -261,6 +326,8 @@ class SpineReconstructor:
         from transvert_monai.io import check_pair, read_centroids_2d, read_radiograph
 
         output_dir = Path(output_dir)
+        if output_dir.exists() and not output_dir.is_dir():
+            raise FileExistsError(f"output {output_dir} is a file, not a folder; choose another output folder.")
         if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
             raise FileExistsError(f"output folder {output_dir} is not empty; choose another or pass --overwrite.")
         t0 = time.perf_counter()
@@ -295,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", required=True, help="output folder (must be empty unless --overwrite)")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--placement", choices=("cone_beam", "orthographic"), default="cone_beam")
+    parser.add_argument("--stack-spacing-mm", type=float, default=None, help="voxel size of spine.nii.gz (default: the network's output spacing)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -302,7 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.info("[1/3] loading the network from %s", args.bundle)
         network = load_bundle_network(args.bundle, args.model, args.device)
         logger.info("[2/3] reading, inferring and stacking")
-        reconstructor = SpineReconstructor(network, placement=args.placement, device=args.device)
+        options = {} if args.stack_spacing_mm is None else {"stack_spacing_mm": args.stack_spacing_mm}
+        reconstructor = SpineReconstructor(network, placement=args.placement, device=args.device, **options)
         result = reconstructor.run(args.lateral, args.ap, args.centroids, args.output, overwrite=args.overwrite)
     except (FileNotFoundError, FileExistsError, ValueError, TypeError, RuntimeError) as err:
         logger.error("transvert-reconstruct: %s", err)

@@ -10,7 +10,9 @@ and optimizers; the state is plain tensors and numbers, so it loads with ``weigh
 A resumed run repeats the uninterrupted one bit for bit on CPU when the training transforms run in
 the main process (``num_workers=0``): worker processes keep their own random states, which no
 checkpoint sees, so with workers a resumed run continues from the same weights and optimizer
-moments but draws other samples.
+moments but draws other samples. In a multi-process (DDP) run rank 0 writes the checkpoint; on
+loading, the other ranks derive their random states from it with their rank as an offset, so the
+ranks keep drawing different samples (the resumed curve is then not the uninterrupted one).
 
 :func:`resolve_checkpoint` turns the bundle's ``resume_checkpoint`` value (empty, ``"latest"`` or a
 path) into the file to load.
@@ -121,6 +123,11 @@ class TrainingState:
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
         for t, s in zip(randomizables, state["transforms"]):
             t.R.set_state(_numpy_tuple(s))
+        rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+        if rank:  # the checkpoint holds rank 0's states: other ranks branch off so that they draw other samples
+            torch.manual_seed(int(torch.randint(2**31, ())) + rank)
+            for t in randomizables:
+                t.set_random_state(seed=int(t.R.randint(2**31)) + rank)
         progress = {"epoch": int(state["epoch"]), "iteration": int(state["iteration"])}
         if self.engine is not None and self.engine.state is not None:
             self.engine.state.epoch, self.engine.state.iteration = progress["epoch"], progress["iteration"]

@@ -100,5 +100,5 @@ def render_views(label_volume: object, affine: object, path: str | os.PathLike, 
         for label, idx in centres.items():  # idx: mm along R, A, S from the first voxel
             x = idx[1] if axis == 1 else n[0] - idx[0]
             ax.text(x, idx[2], label_to_name(label), color="white", fontsize=6, ha="center", va="center")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.06, top=0.94, wspace=0.25)
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
