@@ -143,6 +143,23 @@ def test_adversarial_training_needs_discriminator_and_optimizer():
         )
 
 
+@pytest.mark.parametrize("value", ["false", 0, None])
+def test_adversarial_switch_must_be_a_bool(value):
+    """`--adversarial false` on the command line arrives as the (truthy) string 'false': refused, not run adversarially."""
+    from transvert_monai.errors import ConfigTypeError
+
+    network = TransVert(spatial_size=SIZE, channels=(4, 8), strides=(2, 2))
+    with pytest.raises(ConfigTypeError, match="`adversarial` must be true or false"):
+        TransVertTrainer(
+            device="cpu",
+            max_epochs=1,
+            train_data_loader=make_loader(),
+            network=network,
+            optimizer=torch.optim.Adam(network.parameters()),
+            adversarial=value,
+        )
+
+
 def test_monai_handlers_work(tmp_path):
     loader = make_loader()
     trainer = make_trainer(adversarial=True, max_epochs=2, train_data_loader=loader)

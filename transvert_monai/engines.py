@@ -169,6 +169,13 @@ class TransVertTrainer(Trainer):
         to_kwargs: dict | None = None,
         amp_kwargs: dict | None = None,
     ) -> None:
+        if not isinstance(adversarial, bool):  # e.g. the string "false" from a command-line override, which is truthy
+            from transvert_monai.errors import ConfigTypeError
+
+            raise ConfigTypeError(
+                f"`adversarial` must be true or false, got {adversarial!r} ({type(adversarial).__name__}); on the "
+                "command line write --adversarial False (Python's spelling), or set it in a config file."
+            )
         if adversarial and (discriminator is None or d_optimizer is None):
             raise ValueError(
                 "TransVertTrainer with `adversarial=True` needs `discriminator` and `d_optimizer` "
