@@ -59,3 +59,21 @@ def test_torchscript_export_gives_the_eager_output(tmp_path):
     x = torch.randn(2, 4, 64, 64)
     with torch.no_grad():
         assert torch.allclose(scripted(x), network(x), atol=1e-5)
+
+
+def test_shipped_weights_match_the_checksum_in_the_docs_and_the_network():
+    import hashlib
+    import re
+
+    from transvert_monai.apps.reconstruct import load_bundle_network
+
+    weights = BUNDLE / "models" / "model.pt"
+    assert weights.stat().st_size <= 25 * 2**20  # model-zoo limit for committed weights
+    docs = (BUNDLE / "docs" / "README.md").read_text()
+    documented = re.search(r"model\.pt` \(([\d.]+) MB, sha256\s+`([0-9a-f]{64})`", docs)
+    assert documented, "docs/README.md must give the shipped weights' size and sha256"
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == documented.group(2)
+    assert abs(weights.stat().st_size / 1e6 - float(documented.group(1))) < 0.1
+    network = load_bundle_network(BUNDLE)  # loads strictly, weights_only=True
+    with torch.no_grad():
+        assert network(torch.zeros(1, 4, 64, 64)).shape == (1, 1, 64, 64, 64)
