@@ -6,7 +6,7 @@ CPU configuration for the same number of iterations and the same seed, keeps eac
 validation checkpoint, and scores it with ``evaluate.json`` on the fold's testing vertebrae (8 fixed
 unseen poses each). Prints a table and, as its last line, one JSON object.
 
-    python benchmarks/ablations.py [--iterations 120] [--fold 0] [--out /tmp/ablations]
+    python benchmarks/ablations.py [--iterations 120] [--vertebrae 8] [--fold 0] [--out /tmp/ablations]
 
 Every run goes through ``monai.bundle``'s ``ConfigWorkflow`` exactly as ``run training`` and
 ``run evaluating`` do; only the overrides below differ between rows.
@@ -50,6 +50,7 @@ def _run(configs: list[str], workflow_type: str, root: Path, overrides: dict) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=120, help="training iterations per row (10 per epoch)")
+    parser.add_argument("--vertebrae", type=int, default=8, help="vertebrae per iteration (train.json's max_vertebrae_per_case)")
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("/tmp/transvert_ablations"))
     parser.add_argument("--rows", nargs="*", default=list(ROWS), help="subset of the rows to run")
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name in args.rows:
         root = args.out / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "").replace("+", "and")
-        common = {"fold": args.fold, **ROWS[name]}
+        common = {"fold": args.fold, "max_vertebrae_per_case": args.vertebrae, **ROWS[name]}
         t0 = time.perf_counter()
         _run(["train.json"], "train", root, {**common, "max_epochs": max(1, args.iterations // 10), "epoch_length": 10, "val_interval": 2})
         train_s = time.perf_counter() - t0
@@ -67,14 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {k: float(overall[f"{k}_mean"]) for k in ("dice", "hd_mm", "hd95_mm", "chamfer_mm")}
         results[name]["train_s"] = round(train_s, 1)
         print(name, results[name], flush=True)
-    print(f"\nfold {args.fold}, {args.iterations} iterations per row (seed 0), test vertebrae x 8 unseen poses")
+    print(f"\nfold {args.fold}, {args.iterations} iterations of {args.vertebrae} vertebrae per row (seed 0), test vertebrae x 8 unseen poses")
     print(f"{'row':45} {'Dice':>6} {'HD':>6} {'HD95':>6} {'Chamfer':>8} {'train s':>8}")
     for name, r in results.items():
         print(
             f"{name:45} {r.get('dice', float('nan')):6.3f} {r.get('hd_mm', float('nan')):6.2f} "
             f"{r.get('hd95_mm', float('nan')):6.2f} {r.get('chamfer_mm', float('nan')):8.2f} {r['train_s']:8.0f}"
         )
-    print(json.dumps({"fold": args.fold, "iterations": args.iterations, "rows": results}))
+    print(json.dumps({"fold": args.fold, "iterations": args.iterations, "vertebrae": args.vertebrae, "rows": results}))
     return 0
 
 
