@@ -131,16 +131,22 @@ def test_seeded_training_repeats(adversarial):
     torch.testing.assert_close(runs[0], runs[1], equal_nan=True)
 
 
-def test_adversarial_training_needs_discriminator_and_optimizer():
+def _generator_only_trainer(**kwargs):
+    """A trainer given a generator and its optimizer but no discriminator."""
     network = TransVert(spatial_size=SIZE, channels=(4, 8), strides=(2, 2))
+    return TransVertTrainer(
+        device="cpu",
+        max_epochs=1,
+        train_data_loader=make_loader(),
+        network=network,
+        optimizer=torch.optim.Adam(network.parameters()),
+        **kwargs,
+    )
+
+
+def test_adversarial_training_needs_discriminator_and_optimizer():
     with pytest.raises(ValueError, match="adversarial=False"):
-        TransVertTrainer(
-            device="cpu",
-            max_epochs=1,
-            train_data_loader=make_loader(),
-            network=network,
-            optimizer=torch.optim.Adam(network.parameters()),
-        )
+        _generator_only_trainer()
 
 
 @pytest.mark.parametrize("value", ["false", 0, None])
@@ -148,16 +154,8 @@ def test_adversarial_switch_must_be_a_bool(value):
     """`--adversarial false` on the command line arrives as the (truthy) string 'false': refused, not run adversarially."""
     from transvert_monai.errors import ConfigTypeError
 
-    network = TransVert(spatial_size=SIZE, channels=(4, 8), strides=(2, 2))
     with pytest.raises(ConfigTypeError, match="`adversarial` must be true or false"):
-        TransVertTrainer(
-            device="cpu",
-            max_epochs=1,
-            train_data_loader=make_loader(),
-            network=network,
-            optimizer=torch.optim.Adam(network.parameters()),
-            adversarial=value,
-        )
+        _generator_only_trainer(adversarial=value)
 
 
 def test_monai_handlers_work(tmp_path):
