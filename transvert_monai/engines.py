@@ -46,7 +46,7 @@ class TransVertLossKeys(StrEnum):
     LOSS = "loss"  #: generator total ``L_G`` (what ``StatsHandler``/``EarlyStopHandler`` usually watch)
     G_LOSS = "g_loss"  #: generator total ``L_G``, same value as ``loss``
     D_LOSS = "d_loss"  #: discriminator loss ``L_D`` (NaN when ``adversarial=False``)
-    L1_LOSS = "l1_loss"  #: unweighted mean absolute error ``mean|G(x) − y|``, for monitoring
+    L1_LOSS = "l1_loss"  #: unweighted mean absolute error of D's input and the target, for monitoring
 
 
 class TransVertTrainer(Trainer):
@@ -123,6 +123,8 @@ class TransVertTrainer(Trainer):
         optim_set_to_none: ``zero_grad(set_to_none=...)`` for both optimizers.
         to_kwargs: extra arguments of ``prepare_batch``'s tensor conversion.
         amp_kwargs: arguments of ``torch.autocast("cuda")``.
+        discriminator_input: maps the generator output to what D judges against the targets, e.g.
+            ``torch.sigmoid`` for occupancy logits (targets 0/1); default the output itself (index coding).
 
     Raises:
         ValueError: when ``adversarial`` is True but ``discriminator`` or ``d_optimizer`` is missing.
@@ -168,6 +170,7 @@ class TransVertTrainer(Trainer):
         optim_set_to_none: bool = False,
         to_kwargs: dict | None = None,
         amp_kwargs: dict | None = None,
+        discriminator_input: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         if not isinstance(adversarial, bool):  # e.g. the string "false" from a command-line override, which is truthy
             from transvert_monai.errors import ConfigTypeError
@@ -212,6 +215,7 @@ class TransVertTrainer(Trainer):
         self.adversarial = adversarial
         self.inferer = SimpleInferer() if inferer is None else inferer
         self.optim_set_to_none = optim_set_to_none
+        self.discriminator_input = discriminator_input if discriminator_input is not None else (lambda x: x)
         if not adversarial and discriminator is not None:
             logger.info("TransVertTrainer: adversarial=False, the discriminator is not trained.")
 
@@ -279,7 +283,7 @@ class TransVertTrainer(Trainer):
             if engine.adversarial:
                 discriminator = engine._require(engine.discriminator)
                 with _without_grad_sync(discriminator):  # D's gradients from the G step are discarded
-                    d_fake = discriminator(pred)
+                    d_fake = discriminator(engine.discriminator_input(pred))
                 g_loss = engine.loss_function(pred, targets, d_fake)
             else:
                 g_loss = engine.loss_function(pred, targets)
@@ -292,7 +296,7 @@ class TransVertTrainer(Trainer):
             engine.scaler.update()
 
         with torch.no_grad():
-            l1 = (pred.detach().float() - targets.float()).abs().mean()
+            l1 = (engine.discriminator_input(pred.detach()).float() - targets.float()).abs().mean()
         output[TransVertKeys.PRED.value] = pred.detach()
         output[TransVertLossKeys.LOSS.value] = g_loss.detach()
         output[TransVertLossKeys.G_LOSS.value] = g_loss.detach()
@@ -307,7 +311,8 @@ class TransVertTrainer(Trainer):
         discriminator.train()
         d_optimizer.zero_grad(set_to_none=self.optim_set_to_none)
         with self._autocast(autocast):
-            d_loss = self.d_loss_function(discriminator(targets), discriminator(pred.detach())).mean()
+            fake = self.discriminator_input(pred.detach())
+            d_loss = self.d_loss_function(discriminator(targets), discriminator(fake)).mean()
         self._backward_step(d_loss, d_optimizer)
         return d_loss.detach()
 

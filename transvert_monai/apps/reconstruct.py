@@ -41,7 +41,7 @@ class SpineReconstruction:
     """What :meth:`SpineReconstructor.reconstruct` computed (before anything is written)."""
 
     labels: list[int]
-    shapes: torch.Tensor  #: (B, 1, S, S, S) network outputs, values ≈ 0 or the VerSe index
+    shapes: torch.Tensor  #: (B, 1, S, S, S) foreground probability × VerSe index (binarised at half the index)
     vertebra_affines: torch.Tensor  #: (B, 4, 4) voxel → world of each shape's grid
     centres_mm: torch.Tensor  #: (B, 3) world centres
     residual_mm: torch.Tensor  #: (B,) triangulation residuals
@@ -161,15 +161,17 @@ def channels_last_3d(network: torch.nn.Module) -> torch.nn.Module:
 class SpineReconstructor:
     """Reconstruct a spine from a radiograph pair with a trained TransVert.
 
+    The patches, the output grid and the target coding come from the network's own
+    :class:`~transvert_monai.geometry.SamplingGrid` (``network.sampling_grid``, saved with its
+    weights); the quality flags use the volume ranges of its training vertebrae
+    (``network.volume_ranges_ml``).
+
     Args:
         network: the trained network (eval mode is set here).
-        working_spacing_mm: detector pixel spacing of the network input (training: 1.8 mm).
-        patch_size: patch side in working pixels (training: 64).
-        target_spacing_mm: voxel size of the network output grid (training: 1.5 mm).
         placement: ``"cone_beam"`` (triangulation) or ``"orthographic"`` (the paper's rule).
         stack: also stack the vertebrae into one label map (``stacking.json`` sets it).
-        stack_spacing_mm: voxel size of the stacked label map (default: ``target_spacing_mm``, the
-            network's own resolution; a finer grid interpolates the shapes, it adds no detail).
+        stack_spacing_mm: voxel size of the stacked label map (default: the grid's target spacing,
+            the network's own resolution; a finer grid interpolates the shapes, it adds no detail).
         batch_size: vertebrae per forward pass.
         device: where the network runs.
         mesh_formats: mesh files written per vertebra and for the spine.
@@ -178,9 +180,6 @@ class SpineReconstructor:
     def __init__(
         self,
         network: torch.nn.Module,
-        working_spacing_mm: float = 1.8,
-        patch_size: int = 64,
-        target_spacing_mm: float = 1.5,
         placement: str = "cone_beam",
         stack: bool = True,
         stack_spacing_mm: float | None = None,
@@ -190,21 +189,19 @@ class SpineReconstructor:
     ) -> None:
         from monai.utils import look_up_option
 
+        from transvert_monai.geometry import SamplingGrid
         from transvert_monai.transforms.stacking import Placement
 
-        stack_spacing_mm = target_spacing_mm if stack_spacing_mm is None else stack_spacing_mm
-
+        self.grid: SamplingGrid = getattr(network, "sampling_grid", None) or SamplingGrid()
+        stack_spacing_mm = self.grid.target_spacing_mm if stack_spacing_mm is None else stack_spacing_mm
         self.placement = look_up_option(placement, Placement).value
-        for name, value in (("working_spacing_mm", working_spacing_mm), ("target_spacing_mm", target_spacing_mm),
-                            ("stack_spacing_mm", stack_spacing_mm)):  # fmt: skip
-            if not value > 0:
-                raise ValueError(f"`{name}` must be positive, got {value!r}.")
+        if not stack_spacing_mm > 0:
+            raise ValueError(f"`stack_spacing_mm` must be positive, got {stack_spacing_mm!r}.")
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive whole number, got {batch_size!r}.")
         self.device = torch.device(device)
         self.network = channels_last_3d(network.to(self.device).eval())
-        self.working_spacing_mm, self.patch_size = float(working_spacing_mm), int(patch_size)
-        self.target_spacing_mm, self.stack, self.stack_spacing_mm = float(target_spacing_mm), bool(stack), float(stack_spacing_mm)
+        self.stack, self.stack_spacing_mm = bool(stack), float(stack_spacing_mm)
         self.batch_size, self.mesh_formats = int(batch_size), tuple(mesh_formats)
 
     def reconstruct(self, lateral: Any, ap: Any, centroids: Any) -> SpineReconstruction:
@@ -219,21 +216,27 @@ class SpineReconstructor:
 
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        samples = extract_radiograph_samples(lateral, ap, centroids, self.working_spacing_mm, self.patch_size)
+        samples = extract_radiograph_samples(lateral, ap, centroids, self.grid)
         timings["patches"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        levels = torch.tensor(samples.labels, dtype=torch.long)
         with torch.no_grad():
-            shapes = torch.cat(
+            outputs = torch.cat(
                 [
-                    self.network(samples.image[i : i + self.batch_size].to(self.device)).float().cpu()
+                    self.network(
+                        samples.image[i : i + self.batch_size].to(self.device), levels[i : i + self.batch_size].to(self.device)
+                    ).float().cpu()
                     for i in range(0, len(samples.labels), self.batch_size)
                 ]
             )
+        # probability × index: every later step binarises at half the index, whatever the coding
+        shapes = self.grid.to_probability(outputs, levels) * levels.reshape(-1, 1, 1, 1, 1).float()
         timings["inference"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         placed = place_vertebrae(
-            samples.lateral_geometry, samples.ap_geometry, samples.centroid_px, self.placement, shapes.shape[-1], self.target_spacing_mm
-        )
+            samples.lateral_geometry, samples.ap_geometry, samples.centroid_px, self.placement, shapes.shape[-1],
+            self.grid.target_spacing_mm,
+        )  # fmt: skip
         result = SpineReconstruction(
             labels=list(samples.labels),
             shapes=shapes,

@@ -16,6 +16,8 @@ Glossary:
         along the lateral rows (superior → inferior), axis 1 along the lateral columns
         (posterior → anterior), axis 2 along the AP columns (right → left).
     world: millimetres in the RAS physical space of ``MetaTensor.affine``.
+    sampling grid: patch and target sizes, VOI annotation, target coding and the length one patch
+        pixel spans at the vertebra (:class:`SamplingGrid`), saved with a model's weights.
 """
 
 from __future__ import annotations
@@ -36,10 +38,15 @@ from transvert_monai.geometry.projection import (
     lateral_view,
     rotation_matrix,
 )
+from transvert_monai.geometry.sampling import SamplingGrid, TargetCoding, VOIMode, scale_true_patch_pixels
 from transvert_monai.geometry.triangulation import triangulate, view_aligned_axes, view_aligned_frame
 
 __all__ = [
     "ProjectionGeometry",
+    "SamplingGrid",
+    "TargetCoding",
+    "VOIMode",
+    "scale_true_patch_pixels",
     "View",
     "ap_view",
     "biplanar_views",

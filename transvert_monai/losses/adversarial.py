@@ -1,4 +1,12 @@
-"""TransVert's training losses: L1 regression plus least-squares GAN terms (paper §2.1, Eq. 2–3).
+"""TransVert's training losses: L1 regression plus least-squares GAN terms (paper §2.1, Eq. 2–3), and overlap terms.
+
+With the default occupancy coding (:class:`~transvert_monai.geometry.TargetCoding`) the generator
+outputs logits: the L1 term compares their sigmoid with the 0/1 target, and two optional overlap
+terms act on the logits, a soft Dice loss (MONAI ``DiceLoss(sigmoid=True)``, per sample) and a
+binary cross-entropy. Measured in issue 9: a binary target learnt with L1 alone sits on an
+all-background plateau for hundreds of iterations; an overlap term leaves it at once. With the
+paper's index coding the L1 term regresses the raw output against ``{0, i}`` and the overlap terms
+are not defined.
 
 The adversarial terms reuse :class:`monai.losses.PatchAdversarialLoss` with
 ``criterion="least_squares"`` and ``no_activation_leastsq=True`` (Mao et al., ICCV 2017): a plain
@@ -20,8 +28,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from monai.losses import PatchAdversarialLoss
+from monai.losses import DiceLoss, PatchAdversarialLoss
 from monai.utils import LossReduction, look_up_option
+
+from transvert_monai.geometry import TargetCoding
 from torch.nn.modules.loss import _Loss
 
 __all__ = ["TransVertGeneratorLoss", "TransVertDiscriminatorLoss"]
@@ -57,36 +67,64 @@ class _LeastSquaresTerms(_Loss):
 
 
 class TransVertGeneratorLoss(_LeastSquaresTerms):
-    """Generator loss ``L_G = α_G·‖y − G(x)‖₁ + α_D·(D(G(x)) − 1)²`` (Bayat et al., MICCAI 2020, Eq. 2).
+    """Generator loss ``L_G = α_G·‖y − p‖₁ + α_Dice·Dice + α_BCE·BCE + α_D·(D(p) − 1)²`` (paper Eq. 2 plus overlap terms).
 
-    ``‖·‖₁`` is the mean absolute error over voxels (``"mean"``), which makes ``α_G = 10`` and
-    ``α_D = 0.1`` independent of the patch size. Without discriminator outputs only the weighted L1
-    term is returned (training without the adversarial component, Table 1 row "TransVert + Self Attn.").
+    ``p`` is the sigmoid of the output logits (occupancy coding) or the output itself (index coding,
+    the paper's). ``‖·‖₁`` is the mean absolute error over voxels (``"mean"``), which makes
+    ``α_G = 10`` and ``α_D = 0.1`` independent of the patch size. Without discriminator outputs the
+    adversarial term is left out (Table 1 row "TransVert + Self Attn."). The discriminator outputs
+    must be computed on ``p`` (the trainer's ``discriminator_input``).
 
     Args:
         alpha_g: weight ``α_G`` of the L1 term, non-negative. Defaults to 10 (paper).
         alpha_d: weight ``α_D`` of the adversarial term, non-negative. Defaults to 0.1 (paper).
-        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per sample, see the module docstring).
+        target_coding: ``"occupancy"`` (logits against 0/1, default) or ``"index"`` (the paper's ``{0, i}``).
+        dice_weight: weight of the soft Dice loss on the logits (occupancy only). Defaults to 0.
+        bce_weight: weight of the binary cross-entropy on the logits (occupancy only). Defaults to 0.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per sample, see the module docstring); the
+            Dice term is a per-sample mean in every case.
 
     Raises:
-        ValueError: on a negative weight or an unknown reduction.
+        ValueError: a negative weight, an unknown coding or reduction, overlap terms with the index coding.
 
     Example::
 
-        >>> loss = TransVertGeneratorLoss()
+        >>> loss = TransVertGeneratorLoss(target_coding="index")
         >>> pred, target = torch.zeros(2, 1, 8, 8, 8), torch.ones(2, 1, 8, 8, 8)
         >>> loss(pred, target, torch.ones(2, 1, 2, 2, 2))  # 10 · 1 + 0.1 · 0
         tensor(10.)
     """
 
     def __init__(
-        self, alpha_g: float = 10.0, alpha_d: float = 0.1, reduction: LossReduction | str = LossReduction.MEAN
+        self,
+        alpha_g: float = 10.0,
+        alpha_d: float = 0.1,
+        target_coding: TargetCoding | str = TargetCoding.OCCUPANCY,
+        dice_weight: float = 0.0,
+        bce_weight: float = 0.0,
+        reduction: LossReduction | str = LossReduction.MEAN,
     ) -> None:
         super().__init__(reduction=reduction)
-        if alpha_g < 0 or alpha_d < 0:
-            raise ValueError(f"`alpha_g` and `alpha_d` must be non-negative, got alpha_g={alpha_g}, alpha_d={alpha_d}.")
-        self.alpha_g = float(alpha_g)
-        self.alpha_d = float(alpha_d)
+        weights = {"alpha_g": alpha_g, "alpha_d": alpha_d, "dice_weight": dice_weight, "bce_weight": bce_weight}
+        negative = {k: v for k, v in weights.items() if not v >= 0}
+        if negative:
+            raise ValueError(f"loss weights must be non-negative, got {negative}.")
+        self.target_coding = look_up_option(target_coding, TargetCoding)
+        if self.target_coding == TargetCoding.INDEX and (dice_weight or bce_weight):
+            raise ValueError(
+                "the Dice and BCE terms act on occupancy logits; with target_coding='index' set dice_weight and "
+                "bce_weight to 0."
+            )
+        self.alpha_g, self.alpha_d = float(alpha_g), float(alpha_d)
+        self.dice_weight, self.bce_weight = float(dice_weight), float(bce_weight)
+        self.dice = DiceLoss(sigmoid=True, reduction="none")
+
+    def _reduce(self, x: torch.Tensor) -> torch.Tensor:
+        if self.reduction == LossReduction.MEAN.value:
+            return x.mean()
+        if self.reduction == LossReduction.SUM.value:
+            return x.sum()
+        return _per_sample_mean(x)
 
     def forward(  # type: ignore[override]
         self,
@@ -97,9 +135,9 @@ class TransVertGeneratorLoss(_LeastSquaresTerms):
         """Compute ``L_G``.
 
         Args:
-            input: prediction ``G(x)``, ``(B, 1, H, W, D)``.
-            target: target ``y``, same shape, values 0 or the VerSe index.
-            fake_outputs: discriminator output(s) on ``G(x)`` (not detached), a ``(B, 1, h, w, d)`` patch
+            input: network output ``(B, 1, H, W, D)``: logits (occupancy) or the regression (index).
+            target: target ``y``, same shape: 0/1 (occupancy) or 0 and the VerSe index (index).
+            fake_outputs: discriminator output(s) on ``p`` (not detached), a ``(B, 1, h, w, d)`` patch
                 map or a list of them; ``None`` leaves out the adversarial term.
 
         Returns:
@@ -113,13 +151,14 @@ class TransVertGeneratorLoss(_LeastSquaresTerms):
                 f"TransVertGeneratorLoss needs prediction and target of the same shape, got {tuple(input.shape)} "
                 f"and {tuple(target.shape)}."
             )
-        l1 = (input - target).abs()
-        if self.reduction == LossReduction.MEAN.value:
-            loss = self.alpha_g * l1.mean()
-        elif self.reduction == LossReduction.SUM.value:
-            loss = self.alpha_g * l1.sum()
-        else:
-            loss = self.alpha_g * _per_sample_mean(l1)
+        occupancy = self.target_coding == TargetCoding.OCCUPANCY
+        p = torch.sigmoid(input) if occupancy else input
+        loss = self.alpha_g * self._reduce((p - target).abs())
+        if occupancy and self.bce_weight:
+            loss = loss + self.bce_weight * self._reduce(F.binary_cross_entropy_with_logits(input, target, reduction="none"))
+        if occupancy and self.dice_weight:
+            dice = self.dice(input, target).reshape(input.shape[0])
+            loss = loss + self.dice_weight * (dice if self.reduction == LossReduction.NONE.value else dice.mean())
         if fake_outputs is None:
             return loss
         return loss + self.alpha_d * self._least_squares(fake_outputs, target_is_real=True, for_discriminator=False)

@@ -17,8 +17,10 @@ from monai.networks.layers.utils import get_act_layer
 from monai.utils import look_up_option
 from monai.utils.enums import StrEnum
 
-from transvert_monai.errors import ConfigTypeError
+from transvert_monai.errors import CheckpointMismatchError, ConfigTypeError
+from transvert_monai.geometry import SamplingGrid, TargetCoding
 from transvert_monai.networks.blocks import _AnisotropicFuse, _OuterProductFuse, _UpLevel, _ViewEncoder
+from transvert_monai.networks.shape_prior import ShapePrior, nearest_level
 
 __all__ = ["TransVert", "Views", "Fusion", "TransVertVariant", "VARIANT_SWITCHES", "CHANNEL_PRESETS"]
 
@@ -80,12 +82,20 @@ class TransVert(nn.Module):
     MONAI ``ResidualUnit``s; a view is lifted from depth 1 to depth ``d`` by a transposed conv with
     kernel ``odd(d)`` along its blind axis, then stride-2 doublings (``_ViewLift``); the full-resolution
     decoder level is a transposed conv and a 3×3×3 head only (a residual unit there would double the
-    CPU step time); there is no output activation, because the target holds 0 or the vertebra's
-    VerSe index (1–25) and is regressed with L1.
+    CPU step time); there is no output activation: with the default occupancy coding the output is
+    a logit (foreground where positive), with the paper's index coding it regresses 0 or the
+    vertebra's VerSe index (1–25).
+
+    The model carries what it needs at inference in its ``state_dict`` (so in ``models/model.pt``):
+    its :class:`~transvert_monai.geometry.SamplingGrid` and the per-level volume ranges of its
+    training vertebrae (extra state), and with ``shape_prior`` the per-level mean training shape it
+    corrects (:class:`~transvert_monai.networks.shape_prior.ShapePrior`). Loading weights trained
+    with another sampling grid raises :class:`~transvert_monai.errors.CheckpointMismatchError`.
 
     Args:
         spatial_size: side ``S`` of the square input patches; the output is ``S³``. Must be divisible
-            by ``prod(strides)`` and leave a bottleneck of at least 2. Defaults to 64 (paper §3.1).
+            by ``prod(strides)`` and leave a bottleneck of at least 2. ``None`` (default): the
+            sampling grid's patch size (64, paper §3.1).
         in_channels: must be 4, the packed ``[lat, lat_voi, ap, ap_voi]``; present for MONAI/bundle
             vocabulary.
         out_channels: output channels. Defaults to 1 (the {0, i} regression target).
@@ -108,6 +118,10 @@ class TransVert(nn.Module):
             (``transvert``, ``no_attention``, ``naive_fusion``, ``sagittal_only``); it sets
             ``views``, ``fusion`` and ``attention`` (see ``VARIANT_SWITCHES``), and any of those
             given explicitly overrides it. Defaults to ``"transvert"``.
+        sampling_grid: the :class:`~transvert_monai.geometry.SamplingGrid` (or its fields) the model
+            is trained and run with; its patch and target sizes must be equal. Default ``SamplingGrid()``.
+        shape_prior: predict a logit correction of the level's mean training shape (occupancy
+            coding only); the prior is set by :meth:`fit_training_statistics` before training.
 
     Raises:
         ValueError: on an unknown option string, non-positive or mismatched ``channels``/``strides``,
@@ -125,7 +139,7 @@ class TransVert(nn.Module):
 
     def __init__(
         self,
-        spatial_size: int = 64,
+        spatial_size: int | None = None,
         in_channels: int = 4,
         out_channels: int = 1,
         channels: Sequence[int] = CHANNEL_PRESETS["small"],
@@ -139,8 +153,28 @@ class TransVert(nn.Module):
         attention: bool | None = None,
         skip_connections: bool = True,
         variant: TransVertVariant | str = TransVertVariant.TRANSVERT,
+        sampling_grid: SamplingGrid | Mapping | None = None,
+        shape_prior: bool = False,
     ) -> None:
         super().__init__()
+        grid = SamplingGrid() if sampling_grid is None else SamplingGrid.from_dict(sampling_grid)
+        if grid.patch_size != grid.target_size:
+            raise ValueError(
+                f"TransVert maps P² patches to a P³ shape: the sampling grid's patch_size ({grid.patch_size}) and "
+                f"target_size ({grid.target_size}) must be equal."
+            )
+        if spatial_size is None:
+            spatial_size = grid.patch_size
+        elif spatial_size != grid.patch_size:
+            raise ValueError(
+                f"`spatial_size` ({spatial_size}) differs from the sampling grid's patch_size ({grid.patch_size}); "
+                "set the size once, in the sampling grid."
+            )
+        if not isinstance(shape_prior, bool):
+            raise ConfigTypeError(f"`shape_prior` must be true or false, got {shape_prior!r} ({type(shape_prior).__name__}).")
+        if shape_prior and grid.target_coding != TargetCoding.OCCUPANCY:
+            raise ValueError("`shape_prior` corrects occupancy logits: it needs the sampling grid's target_coding 'occupancy'.")
+        self.sampling_grid = grid
         default_views, default_fusion, default_attention = VARIANT_SWITCHES[look_up_option(variant, TransVertVariant)]
         views = look_up_option(default_views if views is None else views, Views)
         fusion = look_up_option(default_fusion if fusion is None else fusion, Fusion)
@@ -194,6 +228,59 @@ class TransVert(nn.Module):
         self.decoder = nn.ModuleList(levels)
         self.head = Convolution(3, channels[0], self.out_channels, kernel_size=3, conv_only=True)
         self.out_act = get_act_layer(out_act) if out_act is not None else nn.Identity()
+        self.prior = ShapePrior(self.spatial_size) if shape_prior else None
+        self._set_volume_ranges({})
+
+    # ------------------------------------------------------------------ what travels with the weights
+    @torch.jit.unused
+    def get_extra_state(self) -> dict:
+        """The sampling grid and the training volume ranges, as plain values (see the class docstring)."""
+        return {
+            "sampling_grid": self.sampling_grid.to_dict(),
+            "volume_ranges_ml": {str(k): [float(a), float(b)] for k, (a, b) in sorted(self.volume_ranges_ml.items())},
+            "prior_levels": [] if self.prior is None else list(self.prior.trained_levels),
+        }
+
+    @torch.jit.unused
+    def set_extra_state(self, state: dict) -> None:
+        """Read :meth:`get_extra_state`'s values back.
+
+        Raises:
+            CheckpointMismatchError: the weights were trained with another sampling grid.
+        """
+        if not isinstance(state, Mapping) or "sampling_grid" not in state:
+            raise CheckpointMismatchError("the weights carry no sampling grid; they predate scale-true patches, retrain them.")
+        try:
+            theirs = SamplingGrid.from_dict(state["sampling_grid"])
+        except (TypeError, ValueError) as err:
+            raise CheckpointMismatchError(f"the weights carry an unreadable sampling grid: {err}") from None
+        diff = self.sampling_grid.differences(theirs)
+        if diff:
+            detail = ", ".join(f"{k}: weights {b!r}, network {a!r}" for k, (a, b) in diff.items())
+            raise CheckpointMismatchError(
+                f"the weights were trained with another sampling grid ({detail}); build the network with the weights' "
+                "grid (`sampling_grid`) or use weights trained with this one."
+            )
+        ranges = {}
+        for key, value in dict(state.get("volume_ranges_ml", {})).items():
+            lo, hi = (float(x) for x in value)
+            ranges[int(key)] = (lo, hi)
+        self._set_volume_ranges(ranges)
+        if self.prior is not None:
+            self.prior.trained_levels = [int(v) for v in state.get("prior_levels", [])]
+
+    @torch.jit.unused
+    def _set_volume_ranges(self, ranges: Mapping[int, tuple[float, float]]) -> None:
+        # a plain attribute that TorchScript must not try to type (it is not used by forward)
+        self.__dict__["volume_ranges_ml"] = dict(ranges)
+
+    @torch.jit.unused
+    def volume_range_ml(self, level: int) -> tuple[int, tuple[float, float]] | None:
+        """``(trained level used, (min, max) ml)`` for ``level``: its own range, else the nearest trained level's."""
+        if not self.volume_ranges_ml:
+            return None
+        used = nearest_level(int(level), sorted(self.volume_ranges_ml))
+        return used, self.volume_ranges_ml[used]
 
     @staticmethod
     def _check_hyper_parameters(
@@ -240,16 +327,18 @@ class TransVert(nn.Module):
                 "use fusion='anisotropic' for a sagittal-only model."
             )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, level: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Infer the vertebra's 3D shape.
 
         Args:
             x: packed views ``(B, 4, S, S)``, channels ``[lat, lat_voi, ap, ap_voi]``
                 (``TransVertKeys.IMAGE``); with ``views="lateral"`` channels 2 and 3 are ignored.
+            level: ``(B,)`` VerSe index of each vertebra, used by the shape prior (ignored without
+                one); ``None`` uses the mean prior over all training levels.
 
         Returns:
-            ``(B, out_channels, S, S, S)`` on the view-aligned frame (axes 0, 1, 2), regressing 0 or the
-            vertebra's VerSe index.
+            ``(B, out_channels, S, S, S)`` on the view-aligned frame (axes 0, 1, 2): occupancy logits,
+            or with the index coding a regression of 0 or the vertebra's VerSe index.
 
         Raises:
             ValueError: when ``x`` is not ``(B, 4, spatial_size, spatial_size)``.
@@ -272,7 +361,7 @@ class TransVert(nn.Module):
 
         y = self.bottleneck(self.bottleneck_fuse(lateral[-1], None if ap is None else ap[-1]))
         n = len(lateral)
-        for i, level in enumerate(self.decoder):
+        for i, up in enumerate(self.decoder):
             j = n - 1 - i  # encoder level whose stride this decoder level undoes
             skip_lateral: Optional[torch.Tensor] = None
             skip_ap: Optional[torch.Tensor] = None
@@ -280,5 +369,8 @@ class TransVert(nn.Module):
                 skip_lateral = lateral[j - 1]
                 if ap is not None:
                     skip_ap = ap[j - 1]
-            y = level(y, skip_lateral, skip_ap)
-        return self.out_act(self.head(y))
+            y = up(y, skip_lateral, skip_ap)
+        y = self.head(y)
+        if self.prior is not None:
+            y = y + self.prior(level, y.shape[0])
+        return self.out_act(y)

@@ -12,7 +12,8 @@ from monai.transforms import Transform
 from monai.utils import TransformBackends
 
 from transvert_monai.io.centroids2d import Centroids2D
-from transvert_monai.io.radiograph import DEFAULT_WORKING_SPACING_MM, Radiograph
+from transvert_monai.geometry import SamplingGrid
+from transvert_monai.io.radiograph import Radiograph
 from transvert_monai.keys import TransVertKeys
 from transvert_monai.transforms.radiograph.functional import RadiographSamples, extract_radiograph_samples
 
@@ -25,9 +26,8 @@ class RadiographPatches(Transform):
     See :func:`~transvert_monai.transforms.radiograph.functional.extract_radiograph_samples` for the steps.
 
     Args:
-        working_spacing_mm: detector pixel spacing of the network input (mm; training used 1.8).
-        patch_size: patch side in working pixels (training used 64).
-        voi_radius_px: VOI disc radius in working pixels.
+        sampling_grid: the model's :class:`~transvert_monai.geometry.SamplingGrid` (or its fields);
+            default ``SamplingGrid()``. A trained network carries its own (``TransVert.sampling_grid``).
 
     Example:
         >>> lat, ap = read_radiograph("lat.dcm", "lateral"), read_radiograph("ap.dcm", "ap")
@@ -35,23 +35,13 @@ class RadiographPatches(Transform):
         >>> image.meta["vertebrae"], image.meta["lateral_geometry"]  # labels, ProjectionGeometry.to_dict()
 
     Raises:
-        ValueError: a non-positive spacing or patch size, a negative radius.
+        ValueError: a bad sampling grid.
     """
 
     backend = [TransformBackends.TORCH]
 
-    def __init__(
-        self, working_spacing_mm: float = DEFAULT_WORKING_SPACING_MM, patch_size: int = 64, voi_radius_px: float = 1.0
-    ) -> None:
-        if not working_spacing_mm > 0:
-            raise ValueError(f"`working_spacing_mm` must be positive, got {working_spacing_mm!r}.")
-        if int(patch_size) != patch_size or patch_size < 1:
-            raise ValueError(f"`patch_size` must be a positive whole number of pixels, got {patch_size!r}.")
-        if voi_radius_px < 0:
-            raise ValueError(f"`voi_radius_px` must be non-negative, got {voi_radius_px!r}.")
-        self.working_spacing_mm = float(working_spacing_mm)
-        self.patch_size = int(patch_size)
-        self.voi_radius_px = float(voi_radius_px)
+    def __init__(self, sampling_grid: SamplingGrid | Mapping | None = None) -> None:
+        self.grid = SamplingGrid() if sampling_grid is None else SamplingGrid.from_dict(sampling_grid)
 
     def samples(
         self,
@@ -67,9 +57,7 @@ class RadiographPatches(Transform):
                     f"RadiographPatches expects the {name} view as a Radiograph, got {type(item).__name__}; "
                     "read it with `transvert_monai.io.read_radiograph`."
                 )
-        return extract_radiograph_samples(
-            lateral, ap, centroids, self.working_spacing_mm, self.patch_size, self.voi_radius_px, labels
-        )
+        return extract_radiograph_samples(lateral, ap, centroids, self.grid, labels)
 
     def __call__(
         self,

@@ -18,8 +18,8 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import look_up_option
 
-from transvert_monai.geometry import View
-from transvert_monai.io.radiograph import DEFAULT_WORKING_SPACING_MM, Radiograph, read_radiograph
+from transvert_monai.geometry import SamplingGrid, View
+from transvert_monai.io.radiograph import Radiograph, read_radiograph
 from transvert_monai.keys import TransVertKeys
 from transvert_monai.transforms.radiograph.array import RadiographPatches
 
@@ -100,7 +100,7 @@ class RadiographPatchesd(MapTransform):
         geometry_postfix: the views go to ``f"{key}_{geometry_postfix}"`` as ``ProjectionGeometry``.
         centroid_px_key: output item for the (B, 2, 2) working-pixel centroids.
         missing_key: output item for ``{VerSe index: view}`` of skipped vertebrae.
-        working_spacing_mm, patch_size, voi_radius_px: see :class:`RadiographPatches`.
+        sampling_grid: see :class:`RadiographPatches`.
         allow_missing_keys: must stay False: both views are needed.
 
     Raises:
@@ -116,15 +116,13 @@ class RadiographPatchesd(MapTransform):
         geometry_postfix: str = "geometry",
         centroid_px_key: str = TransVertKeys.CENTROID_PX.value,
         missing_key: str = "missing_vertebrae",
-        working_spacing_mm: float = DEFAULT_WORKING_SPACING_MM,
-        patch_size: int = 64,
-        voi_radius_px: float = 1.0,
+        sampling_grid: SamplingGrid | Mapping | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         if len(self.keys) != 2:
             raise ValueError(f"RadiographPatchesd needs two keys, the lateral then the AP view, got {list(self.keys)}.")
-        self.patches = RadiographPatches(working_spacing_mm, patch_size, voi_radius_px)
+        self.patches = RadiographPatches(sampling_grid)
         self.centroids_key, self.image_key, self.vertebrae_key = centroids_key, image_key, vertebrae_key
         self.geometry_postfix, self.centroid_px_key, self.missing_key = geometry_postfix, centroid_px_key, missing_key
 

@@ -2,16 +2,21 @@
 
 Same layout as the training samples (:mod:`transvert_monai.transforms.sample.functional`):
 ``image`` (B, 4, P, P) = ``[lat, lat_voi, ap, ap_voi]``, image channels z-scored per patch, VOI
-channels a disc of ``voi_radius_px`` (default 1) around the centroid. Steps per view:
+channels the grid's VOI disc at the patch centre. All sizes come from the model's
+:class:`~transvert_monai.geometry.SamplingGrid`. Steps:
 
-1. resample the radiograph to square pixels of the working spacing (1.8 mm by default), keeping
-   the detector centre fixed (:meth:`transvert_monai.io.Radiograph.resampled`);
+1. resample each radiograph to square working pixels that span ``grid.pixel_mm_at_vertebra`` at
+   its own isocentre (``1.5 mm · SDD / SID``; 1.8 mm at 1800/1500 mm), keeping the detector centre
+   fixed (:meth:`transvert_monai.io.Radiograph.resampled`, area averaging);
 2. map each 2D centroid from the file's pixels to the working pixels (undoing a left–right flip);
-3. cut a ``P × P`` patch aligned to the working pixel grid around it, exactly as the training DRR
-   patches (:func:`~transvert_monai.transforms.drr.functional.patch_origin`,
-   :func:`~transvert_monai.transforms.drr.functional.patch_pixels`); pixels outside the image are 0
+3. triangulate each vertebra's 3D centre from its two centroids (cone beam), which gives its
+   distance ``d`` from each source;
+4. cut a scale-true ``P × P`` patch centred on the centroid whose pixels span
+   ``grid.pixel_mm_at_vertebra`` at the vertebra (``· SDD / d`` on the detector), sampled
+   bilinearly, exactly as the training DRR patches are rendered
+   (:func:`~transvert_monai.geometry.scale_true_patch_pixels`); pixels outside the image are 0
    (before the z-score);
-4. render the VOI disc at the centroid and z-score the patch.
+5. render the VOI disc at the patch centre and z-score the patch.
 
 The geometry of each view is the nominal preset with the isocentre at the world origin
 (:meth:`transvert_monai.io.Radiograph.geometry`); the patch pixels are detector pixels of that geometry.
@@ -27,14 +32,15 @@ from dataclasses import dataclass, field
 import torch
 
 from transvert_monai.data.labels import label_to_name
-from transvert_monai.geometry import ProjectionGeometry
-from transvert_monai.io.centroids2d import Centroids2D, parse_centroids_2d, read_centroids_2d
-from transvert_monai.io.radiograph import DEFAULT_WORKING_SPACING_MM, Radiograph, check_pair
-from transvert_monai.transforms.drr.functional import patch_origin, patch_pixels
-from transvert_monai.transforms.sample.functional import zscore
-from transvert_monai.transforms.voi.functional import render_voi_disc
+import torch.nn.functional as F
 
-__all__ = ["RadiographSamples", "as_centroids_2d", "cut_patches", "extract_radiograph_samples"]
+from transvert_monai.geometry import ProjectionGeometry, SamplingGrid, scale_true_patch_pixels, triangulate
+from transvert_monai.io.centroids2d import Centroids2D, parse_centroids_2d, read_centroids_2d
+from transvert_monai.io.radiograph import Radiograph, check_pair
+from transvert_monai.transforms.drr.functional import patch_origin, patch_pixels
+from transvert_monai.transforms.sample.functional import patch_voi_disc, zscore
+
+__all__ = ["RadiographSamples", "as_centroids_2d", "cut_patches", "sample_patches", "extract_radiograph_samples"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +52,11 @@ class RadiographSamples:
     Attributes:
         image: (B, 4, P, P) float32 ``[lat, lat_voi, ap, ap_voi]``.
         labels: the VerSe indices, cranial to caudal.
-        lateral_geometry: the lateral view at the working spacing.
-        ap_geometry: the AP view at the working spacing.
+        lateral_geometry: the lateral view at its working spacing.
+        ap_geometry: the AP view at its working spacing.
         centroid_px: (B, 2, 2) float64 (row, col) of the centroids in the lateral and AP working pixels.
-        patch_origin_px: (B, 2, 2) float64 top-left working pixel of the lateral and AP patches.
+        patch_origin_px: (B, 2, 2) float64 working pixel of the first (top-left) pixel of each patch.
+        patch_step_px: (B, 2) float64 working pixels per patch pixel, lateral and AP (scale-true step).
         lateral_image: (H, W) float32 lateral radiograph at the working spacing.
         ap_image: (H, W) float32 AP radiograph at the working spacing.
         missing: {VerSe index: view} of the vertebrae skipped because one view has no centroid.
@@ -61,6 +68,7 @@ class RadiographSamples:
     ap_geometry: ProjectionGeometry
     centroid_px: torch.Tensor
     patch_origin_px: torch.Tensor
+    patch_step_px: torch.Tensor
     lateral_image: torch.Tensor
     ap_image: torch.Tensor
     missing: dict[int, str] = field(default_factory=dict)
@@ -107,25 +115,33 @@ def cut_patches(
     return torch.where(inside, values, torch.zeros_like(values)).to(torch.float32), origins, pixels
 
 
+def sample_patches(image: torch.Tensor, pixels_rc: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of ``image`` (H, W) at fractional pixels ``pixels_rc`` (B, P, P, 2); 0 outside the image."""
+    h, w = image.shape
+    rc = torch.as_tensor(pixels_rc, dtype=torch.float64)
+    # grid_sample wants (x, y) = (col, row) normalised to [-1, 1] over the pixel centres
+    norm = torch.stack((rc[..., 1] * 2 / max(w - 1, 1) - 1, rc[..., 0] * 2 / max(h - 1, 1) - 1), dim=-1)
+    src = image.to(torch.float32)[None, None].expand(rc.shape[0], 1, h, w)
+    out = F.grid_sample(src, norm.to(torch.float32), mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out[:, 0]
+
+
 def extract_radiograph_samples(
     lateral: Radiograph,
     ap: Radiograph,
     centroids: Centroids2D | Mapping | str | os.PathLike,
-    working_spacing_mm: float = DEFAULT_WORKING_SPACING_MM,
-    patch_size: int = 64,
-    voi_radius_px: float = 1.0,
+    grid: SamplingGrid | None = None,
     labels: Sequence[int] | None = None,
 ) -> RadiographSamples:
-    """Build the packed network input of every vertebra annotated in both views.
+    """Build the packed network input of every vertebra annotated in both views (see the module docstring).
 
     Args:
         lateral: the lateral radiograph as read (:func:`transvert_monai.io.read_radiograph`).
         ap: the AP radiograph as read.
         centroids: 2D centroids in the files' original pixels (:class:`transvert_monai.io.Centroids2D`,
             its JSON object, or the JSON file).
-        working_spacing_mm: detector pixel spacing of the network input (training used 1.8 mm).
-        patch_size: patch side in working pixels (training used 64).
-        voi_radius_px: VOI disc radius in working pixels (the paper uses 1).
+        grid: the model's sampling grid (patch size, pixel length at the vertebra, VOI disc); default
+            ``SamplingGrid()``.
         labels: which vertebrae, in output order (default: all annotated in both views, cranial to caudal).
 
     Returns:
@@ -133,43 +149,47 @@ def extract_radiograph_samples(
 
     Raises:
         ValueError: views not (lateral, AP) or of different patients (see :func:`transvert_monai.io.check_pair`),
-            a centroid outside its image, a non-positive ``patch_size``, a negative radius.
+            a centroid outside its image, rays of a vertebra that meet behind a source.
         KeyError: a requested label without centroids in both views.
     """
-    if int(patch_size) != patch_size or patch_size < 1:
-        raise ValueError(f"`patch_size` must be a positive whole number of pixels, got {patch_size!r}.")
-    if voi_radius_px < 0:
-        raise ValueError(f"`voi_radius_px` must be non-negative, got {voi_radius_px!r}.")
+    grid = SamplingGrid() if grid is None else grid
     check_pair(lateral, ap)
     centroids = as_centroids_2d(centroids)
     centroids.check_inside({"lateral": lateral.shape, "ap": ap.shape})
     labels = centroids.labels if labels is None else [int(v) for v in labels]
     per_view = centroids.as_tensors(labels)
-    images, vois, origins, centres, working = [], [], [], [], []
-    for radiograph, file_rc in zip((lateral, ap), per_view):
-        # file pixels → image pixels (a flip) → working pixels (centre-fixed rescaling)
-        rc = radiograph.to_working_px(radiograph.file_to_image_px(file_rc), working_spacing_mm)
-        resampled = radiograph.resampled(working_spacing_mm)
-        patches, origin, pixels = cut_patches(resampled.pixels, rc, patch_size)
+    views = (lateral, ap)
+    spacings = [grid.nominal_detector_spacing_mm(r.source_to_detector_mm, r.source_to_patient_mm) for r in views]
+    geometries = [r.geometry(ws) for r, ws in zip(views, spacings)]
+    # file pixels → image pixels (a flip) → working pixels (centre-fixed rescaling)
+    working_rc = [r.to_working_px(r.file_to_image_px(rc), ws) for r, rc, ws in zip(views, per_view, spacings)]
+    centres_mm, _ = triangulate(geometries, working_rc)
+    images, vois, origins, steps, working = [], [], [], [], []
+    disc = patch_voi_disc(grid.patch_size, grid.voi_radius_px)
+    for radiograph, geometry, rc, ws in zip(views, geometries, working_rc, spacings):
+        _, depth = geometry.project(centres_mm, return_depth=True)
+        pixels = scale_true_patch_pixels(geometry, rc, depth, grid.patch_size, grid.pixel_mm_at_vertebra)
+        resampled = radiograph.resampled(ws)
         h, w = resampled.shape
-        partial = ((origin < 0) | (origin + patch_size > torch.tensor([h, w]))).any(-1)
+        partial = (pixels.amin(dim=(1, 2)) < -0.5).any(-1) | (pixels.amax(dim=(1, 2)) > torch.tensor([h, w]) - 0.5).any(-1)
         for label in (v for v, p in zip(labels, partial) if p):
             logger.info(
                 "the %s patch of %s reaches past the image border; zero padded.", radiograph.view, label_to_name(label)
             )
-        images.append(zscore(patches))
-        vois.append(render_voi_disc(rc, pixels, voi_radius_px))
-        origins.append(origin)
-        centres.append(rc)
+        images.append(zscore(sample_patches(resampled.pixels, pixels)))
+        vois.append(disc.expand(len(labels), -1, -1))
+        origins.append(pixels[:, 0, 0])
+        steps.append(pixels[:, 1, 1, 0] - pixels[:, 0, 0, 0])
         working.append(resampled.pixels)
     image = torch.stack((images[0], vois[0], images[1], vois[1]), dim=1).to(torch.float32)
     return RadiographSamples(
         image=image,
         labels=labels,
-        lateral_geometry=lateral.geometry(working_spacing_mm),
-        ap_geometry=ap.geometry(working_spacing_mm),
-        centroid_px=torch.stack(centres, dim=1),
+        lateral_geometry=geometries[0],
+        ap_geometry=geometries[1],
+        centroid_px=torch.stack(working_rc, dim=1),
         patch_origin_px=torch.stack(origins, dim=1),
+        patch_step_px=torch.stack(steps, dim=1),
         lateral_image=working[0],
         ap_image=working[1],
         missing=dict(centroids.missing),

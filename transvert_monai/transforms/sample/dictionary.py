@@ -14,15 +14,13 @@ from typing import Any
 import torch
 from monai.data.meta_obj import get_track_meta
 from monai.transforms import MapTransform
-from monai.utils import look_up_option
 
 from transvert_monai.errors import ConfigTypeError, TransVertInputError
-from transvert_monai.geometry import biplanar_views, grid_centre_mm
+from transvert_monai.geometry import SamplingGrid, VOIMode, biplanar_views, grid_centre_mm
 from transvert_monai.keys import TransVertKeys
 from transvert_monai.transforms.drr.array import RandCArmPose, derived_meta_tensor, volume_and_affine
 from transvert_monai.transforms.drr.functional import AttenuationVolume, hu_to_mu
 from transvert_monai.transforms.sample.functional import extract_vertebra_samples
-from transvert_monai.transforms.voi.functional import VOIMode
 
 __all__ = ["ExtractVertebraSamplesd", "RandExtractVertebraSamplesd"]
 
@@ -43,24 +41,22 @@ class ExtractVertebraSamplesd(MapTransform):
     * ``image_key``: (4, P, P) ``[lat, lat_voi, ap, ap_voi]``; as a MetaTensor its affine is the
       lateral patch's detector affine and its meta holds both views (``"lateral_geometry"``,
       ``"ap_geometry"``), the patch origins and the projected centroids.
-    * ``label_key``: (1, S, S, S) target, values 0 or the VerSe index; as a MetaTensor its affine is
-      the vertebra's view-aligned grid.
+    * ``label_key``: (1, S, S, S) target in the grid's coding (0/1, or 0 and the VerSe index); as a
+      MetaTensor its affine is the vertebra's view-aligned grid.
     * ``TransVertKeys.VERTEBRA`` (int) and ``TransVertKeys.CENTROID`` ((3,) world mm).
 
     Args:
         keys: unused by the logic beyond MONAI's key checks; pass the CT key.
         ct_key, mask_key, centroids_key, vertebrae_key: input items.
         image_key, label_key: output items.
-        patch_size: patch side in detector pixels (default 64).
-        target_size: target side in voxels (default 64).
-        target_spacing_mm: target voxel size (default 1.5 mm; see :mod:`..sample.functional`).
-        detector_spacing_mm: detector pixel size (default 1.8 mm = 1.5 mm × magnification 1.2).
-        detector_size_px: detector (rows, cols); only fixes the pixel grid the patches are aligned to.
+        sampling_grid: the model's :class:`~transvert_monai.geometry.SamplingGrid` (or its fields as a
+            mapping): patch and target sizes, target spacing and coding, VOI annotation, and the
+            length one patch pixel spans at the vertebra (patches are scale-true). Default ``SamplingGrid()``.
+        detector_size_px: detector (rows, cols) of the nominal views (their pixel is the grid's pixel
+            at the isocentre).
         source_to_detector_mm, source_to_isocentre_mm: the cone-beam distances.
         isocentre_mm: world isocentre; default the CT grid centre.
         mu_water_per_mm: attenuation of water (``hu_to_mu``).
-        voi_mode: ``"disc"`` (C2V), ``"body"`` (B2V), ``"vertebra"`` (V2V) or ``"none"``.
-        voi_radius_px: disc radius.
         body_mask_key: optional item with a vertebral-body label map for ``"body"``.
         pose_key: optional item with a fixed C-arm pose ``{"rotation_rad", "translation_mm", "view_angle_rad"}``,
             or a list of them (samples for every pose, pose by pose), e.g. drawn once for a validation set
@@ -68,11 +64,12 @@ class ExtractVertebraSamplesd(MapTransform):
         plane_binning: CT planes averaged per ray sample (1: plain Joseph; 2, the default, halves the
             cost with NCC > 0.9999 against exact ray paths; see ``AttenuationVolume``).
         with_target: crop the targets (False at inference on DRRs without ground truth).
+        normalize: z-score the image channels (False: raw line integrals for ``RandDRRAppearanced``).
         allow_missing_keys: as MONAI.
 
     Raises:
-        ValueError: unknown ``voi_mode``; bad sizes.
-        ConfigTypeError: a spacing, attenuation or radius that is not a number (also a ``TypeError``).
+        ValueError: a bad sampling grid (unknown VOI mode or coding, bad sizes).
+        ConfigTypeError: an attenuation that is not a number (also a ``TypeError``).
         TransVertInputError: a CT with NaN/Inf voxels (when called).
         KeyError: a required item is missing.
     """
@@ -86,44 +83,29 @@ class ExtractVertebraSamplesd(MapTransform):
         vertebrae_key: str = _K.VERTEBRAE.value,
         image_key: str = _K.IMAGE.value,
         label_key: str = _K.LABEL.value,
-        patch_size: int = 64,
-        target_size: int = 64,
-        target_spacing_mm: float = 1.5,
-        detector_spacing_mm: float = 1.8,
+        sampling_grid: SamplingGrid | Mapping[str, Any] | None = None,
         detector_size_px: Sequence[int] = (512, 512),
         source_to_detector_mm: float = 1800.0,
         source_to_isocentre_mm: float = 1500.0,
         isocentre_mm: Sequence[float] | None = None,
         mu_water_per_mm: float = 0.02,
-        voi_mode: VOIMode | str = VOIMode.DISC,
-        voi_radius_px: float = 1.0,
         body_mask_key: str | None = None,
         pose_key: str = _K.POSE.value,
         plane_binning: int = 2,
         with_target: bool = True,
+        normalize: bool = True,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.pose_key = pose_key
         self.ct_key, self.mask_key, self.centroids_key, self.vertebrae_key = ct_key, mask_key, centroids_key, vertebrae_key
         self.image_key, self.label_key, self.body_mask_key = image_key, label_key, body_mask_key
-        for name, value in (("patch_size", patch_size), ("target_size", target_size)):
-            if int(value) != value or value <= 0:
-                raise ValueError(f"`{name}` must be a positive whole number of pixels/voxels, got {value!r}.")
-        for name, value in (
-            ("target_spacing_mm", target_spacing_mm),
-            ("mu_water_per_mm", mu_water_per_mm),
-            ("voi_radius_px", voi_radius_px),
-        ):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise ConfigTypeError(f"`{name}` must be a number, got {value!r} ({type(value).__name__}).")
-        if not target_spacing_mm > 0:
-            raise ValueError(f"`target_spacing_mm` must be positive, got {target_spacing_mm!r}.")
+        self.grid = SamplingGrid() if sampling_grid is None else SamplingGrid.from_dict(sampling_grid)
+        if isinstance(mu_water_per_mm, bool) or not isinstance(mu_water_per_mm, numbers.Real):
+            raise ConfigTypeError(f"`mu_water_per_mm` must be a number, got {mu_water_per_mm!r} ({type(mu_water_per_mm).__name__}).")
         if not mu_water_per_mm > 0:
             raise ValueError(f"`mu_water_per_mm` must be positive, got {mu_water_per_mm!r}.")
-        self.voi_mode = look_up_option(voi_mode, VOIMode)
-        self.patch_size, self.target_size, self.target_spacing_mm = int(patch_size), int(target_size), float(target_spacing_mm)
-        self.voi_radius_px, self.mu_water_per_mm, self.with_target = float(voi_radius_px), float(mu_water_per_mm), with_target
+        self.mu_water_per_mm, self.with_target, self.normalize = float(mu_water_per_mm), with_target, bool(normalize)
         self.isocentre_mm = isocentre_mm
         if int(plane_binning) != plane_binning or plane_binning < 1:
             raise ValueError(f"`plane_binning` must be a whole number ≥ 1, got {plane_binning!r}.")
@@ -133,9 +115,12 @@ class ExtractVertebraSamplesd(MapTransform):
             "source_to_detector_mm": source_to_detector_mm,
             "source_to_isocentre_mm": source_to_isocentre_mm,
             "detector_size_px": tuple(detector_size_px),
-            "detector_spacing_mm": detector_spacing_mm,
         }
         biplanar_views((0.0, 0.0, 0.0), **self.view_kwargs)  # validate distances and detector now
+        # the detector pixel only sets the detector's extent; patches are scale-true (SamplingGrid)
+        self.view_kwargs["detector_spacing_mm"] = self.grid.nominal_detector_spacing_mm(
+            float(source_to_detector_mm), float(source_to_isocentre_mm)
+        )
 
     def _require(self, d: Mapping, key: str, role: str) -> Any:
         if key not in d:
@@ -174,7 +159,7 @@ class ExtractVertebraSamplesd(MapTransform):
             )
         centroids = {int(k): torch.as_tensor(v, dtype=torch.float64) for k, v in centroids.items()}
         mask = None
-        if self.with_target or self.voi_mode in (VOIMode.BODY, VOIMode.VERTEBRA):
+        if self.with_target or self.grid.voi_mode in (VOIMode.BODY, VOIMode.VERTEBRA):
             mask, mask_affine = volume_and_affine(self._require(data, self.mask_key, "the vertebra mask"), type(self).__name__)
             if mask.shape != ct.shape or not torch.allclose(mask_affine, affine, atol=1e-3):
                 raise ValueError(
@@ -202,14 +187,11 @@ class ExtractVertebraSamplesd(MapTransform):
             ap,
             mask=mask,
             labels=labels,
-            patch_size=self.patch_size,
-            target_size=self.target_size,
-            target_spacing_mm=self.target_spacing_mm,
-            voi_mode=self.voi_mode,
-            voi_radius_px=self.voi_radius_px,
+            grid=self.grid,
             body_mask=body,
             with_target=self.with_target,
             plane_binning=self.plane_binning,
+            normalize=self.normalize,
         )
         dropped = {self.ct_key, self.mask_key, self.centroids_key, self.vertebrae_key, self.body_mask_key, self.pose_key}
         shared = {k: v for k, v in data.items() if k not in dropped}
@@ -223,6 +205,7 @@ class ExtractVertebraSamplesd(MapTransform):
             if track:
                 image_affine = lateral.detector_affine()
                 image_affine[:3, 3] += image_affine[:3, :2] @ samples.patch_origin_px[i, 0]
+                image_affine[:3, :2] *= samples.patch_step_px[i, 0]  # scale-true patch pixels
                 image = derived_meta_tensor(
                     image,
                     image_affine,
@@ -231,6 +214,7 @@ class ExtractVertebraSamplesd(MapTransform):
                         _K.LATERAL_GEOMETRY.value: lateral.to_dict(),
                         _K.AP_GEOMETRY.value: ap.to_dict(),
                         _K.PATCH_ORIGIN_PX.value: samples.patch_origin_px[i].tolist(),
+                        "patch_step_px": samples.patch_step_px[i].tolist(),
                         _K.CENTROID_PX.value: samples.centroid_px[i].tolist(),
                         _K.POSE.value: dict(pose),
                     },

@@ -17,24 +17,14 @@ path length through the (trilinearly interpolated) mask exceeds ``shadow_thresho
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import Enum
 
 import torch
 import torch.nn.functional as F
 
-from transvert_monai.geometry import ProjectionGeometry
+from transvert_monai.geometry import ProjectionGeometry, VOIMode
 from transvert_monai.transforms.drr.functional import line_integrals
 
 __all__ = ["VOIMode", "render_voi_disc", "render_voi_shadow", "crop_vertebra_target", "approximate_body_mask"]
-
-
-class VOIMode(str, Enum):
-    """Which annotation marks the vertebra of interest."""
-
-    DISC = "disc"  #: C2V: disc at the projected centroid
-    BODY = "body"  #: B2V: shadow of the vertebral body
-    VERTEBRA = "vertebra"  #: V2V: shadow of the whole vertebra
-    NONE = "none"  #: no annotation (zeros)
 
 
 def render_voi_disc(centre_rc: torch.Tensor, pixels_rc: torch.Tensor, radius_px: float = 1.0) -> torch.Tensor:
