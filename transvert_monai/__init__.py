@@ -7,7 +7,7 @@ a single ``$import transvert_monai``.
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from transvert_monai import (  # noqa: E402
     data,
