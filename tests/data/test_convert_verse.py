@@ -63,11 +63,11 @@ def test_verse_case_keeps_complete_vertebrae_with_body_centroids(tmp_path, spine
         torch.testing.assert_close(case.centroids[label], expected[label])
 
 
-def test_vertebra_missing_from_centroid_file_falls_back_to_centre_of_mass(tmp_path, spine_mask, caplog):
+def test_vertebra_missing_from_centroid_file_falls_back_to_the_body_rule(tmp_path, spine_mask, caplog):
     write_verse2020_case(tmp_path, "sub-a", "sub-a", mask=spine_mask, affine=PIR_AFFINE, drop_centroids=[19])
     with caplog.at_level(logging.INFO):
         case = convert_verse_case(find_verse_cases(tmp_path)[0], min_voxels=500)
-    assert case.centroid_sources[19] == CentroidSource.MASK_CENTRE_OF_MASS
+    assert case.centroid_sources[19] == CentroidSource.BODY_RULE_ESTIMATE
     assert case.centroid_sources[20] == CentroidSource.VERSE_BODY_CENTROID
     assert case.centroid_source == CentroidSource.VERSE_BODY_CENTROID
     assert "no VerSe body centroid for ['T12']" in caplog.text

@@ -12,6 +12,8 @@ from transvert_monai.data.datalist import (
     split_patients,
     validate_datalist,
     write_datalists,
+    write_lopo_datalists,
+    write_test_datalist,
 )
 
 # 8 cases of 6 patients (two patients have two scans each)
@@ -148,3 +150,49 @@ def test_invalid_datalist_error_names_list_item_and_key(tmp_path, edit, message)
     with pytest.raises(ValueError, match=message) as err:
         validate_datalist(path, tmp_path)
     assert "one_fold0.json" in str(err.value)
+
+
+TWO_SPINES = [
+    {"case": "chest", "patient": "chest", "vertebrae": list(range(8, 21))},
+    {"case": "abdomen", "patient": "abdomen", "vertebrae": [20, 21, 22, 23, 24]},
+]
+
+
+def test_level_folds_over_several_patients_pool_each_patients_levels(tmp_path):
+    tested = []
+    for path in write_datalists(TWO_SPINES, tmp_path, "two", folds=3, split="vertebra_level"):
+        data = _lists(path)
+        assert data["split"] == "vertebra_level" and "each of the 2 patients" in data["description"]
+        assert {item["case"] for item in data["training"]} == {"chest", "abdomen"}
+        tested += [(item["case"], v) for item in data["testing"] for v in item["vertebrae"]]
+    assert sorted(tested) == sorted((c["case"], v) for c in TWO_SPINES for v in c["vertebrae"])
+
+
+def test_leave_one_patient_out_tests_each_patient_once_and_validates_on_training_levels(tmp_path):
+    paths = write_lopo_datalists(TWO_SPINES, tmp_path, "two")
+    assert [p.name for p in paths] == ["two_lopo0.json", "two_lopo1.json"]
+    first, second = _lists(paths[0]), _lists(paths[1])
+    assert (first["test_patient"], second["test_patient"]) == ("abdomen", "chest")  # sorted ids
+    assert [i["case"] for i in first["testing"]] == ["abdomen"]
+    assert first["validation"] == [make_item("chest", [12, 17])]  # every 5th of T1–L1
+    assert second["validation"] == [make_item("abdomen", [24])]
+    assert second["training"] == [make_item("abdomen", [20, 21, 22, 23])]
+
+
+def test_leave_one_patient_out_needs_two_patients(tmp_path):
+    with pytest.raises(ValueError, match="at least 2 patients"):
+        write_lopo_datalists(ONE_SPINE, tmp_path, "one")
+
+
+def test_test_only_list_holds_every_vertebra_under_testing_even_with_two_vertebrae(tmp_path):
+    _touch_case_files(tmp_path, [{"case": "a"}])
+    path = write_test_datalist([{"case": "a", "vertebrae": [21, 20]}], tmp_path / "data_lists", "mine")
+    assert path.name == "mine_test.json"
+    data = validate_datalist(path, tmp_path)
+    assert (data["training"], data["validation"], data["split"]) == ([], [], "test_only")
+    assert data["testing"] == [make_item("a", [20, 21])]
+
+
+def test_unknown_split_is_rejected_with_the_choices(tmp_path):
+    with pytest.raises(ValueError, match="vertebra_level"):
+        write_datalists(TWO_SPINES, tmp_path, "two", split="by_level")

@@ -109,3 +109,32 @@ def test_prepared_mask_keeps_the_ct_grid(tmp_path, verse_dir):
     np.testing.assert_allclose(mask.affine, AFFINE)
     assert mask.get_data_dtype() == np.uint8
     np.testing.assert_array_equal(np.asanyarray(mask.dataobj), label_map(SPINE_SHAPE, SPINE_BOXES))
+
+
+def test_cli_test_only_writes_one_test_list_even_with_fewer_vertebrae_than_folds(tmp_path):
+    # one patient with two complete vertebrae: 3 folds by level are impossible, a test list is not
+    mask = label_map(SPINE_SHAPE, {k: SPINE_BOXES[k] for k in (17, 18, 19)})
+    write_verse2020_case(tmp_path / "verse", "sub-x", "sub-x", mask=mask, affine=AFFINE)
+    argv = ["verse", str(tmp_path / "verse"), str(tmp_path / "out"), "--name", "mine", "--min-voxels", "500"]
+    assert main(argv + ["--test-only"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out" / "data_lists").iterdir()) == ["mine_test.json"]
+    data = validate_datalist(tmp_path / "out" / "data_lists" / "mine_test.json", tmp_path / "out")
+    assert data["training"] == data["validation"] == [] and data["testing"][0]["vertebrae"] == [18, 19]
+    assert main(argv) == 2  # the same data cannot give 3 folds
+
+
+def test_cli_leave_one_patient_out_writes_one_list_per_patient(tmp_path, verse_dir):
+    argv = ["verse", str(verse_dir), str(tmp_path / "out"), "--name", "tiny", "--min-voxels", "500"]
+    assert main(argv + ["--leave-one-patient-out"]) == 0
+    names = sorted(p.name for p in (tmp_path / "out" / "data_lists").iterdir())
+    assert names == [f"tiny_fold{k}.json" for k in range(3)] + [f"tiny_lopo{k}.json" for k in range(3)]
+    lists = tmp_path / "out" / "data_lists"
+    tested = [validate_datalist(lists / f"tiny_lopo{k}.json", tmp_path / "out") for k in range(3)]
+    assert [d["test_patient"] for d in tested] == ["sub-a", "sub-b", "sub-c"]
+    assert [i["case"] for i in tested[0]["testing"]] == ["sub-a_dir-ax", "sub-a_dir-sag"]
+
+
+def test_cli_unknown_split_fails_before_any_work(tmp_path, verse_dir, caplog):
+    with caplog.at_level(logging.ERROR):
+        assert main(["verse", str(verse_dir), str(tmp_path / "out"), "--split", "levels"]) == 2
+    assert "vertebra_level" in caplog.text and not (tmp_path / "out").exists()

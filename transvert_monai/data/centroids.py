@@ -4,11 +4,16 @@ All centroids are world coordinates in millimetres, RAS, as ``MetaTensor.affine`
 (DESIGN §2). Our file format::
 
     {"coordinate_system": "RAS", "units": "mm",
-     "source": "verse_body_centroid" | "mask_centre_of_mass",
+     "source": "verse_body_centroid" | "body_mask_centre_of_mass" | "body_rule_estimate",
      "centroids": {"20": [x, y, z], ...}}
 
-keys are VerSe indices as strings. ``verse_body_centroid`` means the vertebral-body centroid
-annotated by VerSe; ``mask_centre_of_mass`` the centre of mass of the vertebra's mask voxels.
+keys are VerSe indices as strings. Every centroid is the vertebral-body centroid (DESIGN §2); the
+source says how it was obtained: ``verse_body_centroid`` annotated by VerSe,
+``body_mask_centre_of_mass`` the centre of mass of (vertebral-body mask ∩ vertebra) and
+``body_rule_estimate`` the canal rule on the whole-vertebra mask (both in
+:mod:`transvert_monai.data.body_centroid`). ``mask_centre_of_mass`` (the whole vertebra's centre of
+mass, 9–14 mm posterior of the body centroid) is still read in files written before version 0.3 but
+no longer written by the converters.
 
 A VerSe centroid file (``*_seg-subreg_ctd.json``, ``verseXXX_ctd.json``) is a list whose first entry
 ``{"direction": ["P", "I", "R"]}`` names the axis codes of the voxel grid its coordinates refer to:
@@ -51,8 +56,10 @@ __all__ = [
 class CentroidSource(StrEnum):
     """Where a centroid comes from (the ``source`` field of a centroid JSON)."""
 
-    VERSE_BODY_CENTROID = "verse_body_centroid"
-    MASK_CENTRE_OF_MASS = "mask_centre_of_mass"
+    VERSE_BODY_CENTROID = "verse_body_centroid"  #: annotated by VerSe
+    BODY_MASK_CENTRE_OF_MASS = "body_mask_centre_of_mass"  #: centre of mass of (body mask ∩ vertebra)
+    BODY_RULE_ESTIMATE = "body_rule_estimate"  #: canal rule on the whole-vertebra mask
+    MASK_CENTRE_OF_MASS = "mask_centre_of_mass"  #: whole vertebra's centre of mass (legacy, not a body centroid)
 
 
 def as_label_array(mask: NdarrayOrTensor, *, name: str = "mask") -> np.ndarray:

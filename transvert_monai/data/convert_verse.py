@@ -10,10 +10,11 @@ Two layouts are found anywhere under the input folder:
   patient are ``verse004``.
 
 Centroids are the VerSe vertebral-body centroids (source ``verse_body_centroid``); a complete
-vertebra present in the mask but missing from the centroid file falls back to its mask's centre of
-mass (logged). Field-of-view rule (see :mod:`transvert_monai.data.field_of_view`): a vertebra whose
-mask touches the first or last voxel plane along any axis, or has fewer than ``min_voxels`` voxels,
-is excluded as incomplete.
+vertebra present in the mask but missing from the centroid file gets a body centroid estimated by
+the canal rule of :mod:`transvert_monai.data.body_centroid` (source ``body_rule_estimate``, logged).
+Field-of-view rule (see :mod:`transvert_monai.data.field_of_view`): a vertebra whose mask touches
+the first or last voxel plane along any axis, or has fewer than ``min_voxels`` voxels, is excluded
+as incomplete.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from transvert_monai.data.body_centroid import body_rule_centroids
 from transvert_monai.data.case import ConvertedCase
-from transvert_monai.data.centroids import CentroidSource, as_label_array, compute_centroids, read_verse_centroids
+from transvert_monai.data.centroids import CentroidSource, as_label_array, read_verse_centroids
 from transvert_monai.data.field_of_view import DEFAULT_MIN_VOXELS, check_vertebra_labels, select_complete_vertebrae
 from transvert_monai.data.labels import label_to_name
 from transvert_monai.data.volume import check_same_grid, load_volume
@@ -148,15 +150,15 @@ def convert_verse_case(case: VerseCase, min_voxels: int = DEFAULT_MIN_VOXELS) ->
     fallback = [v for v in kept if v not in body]
     if fallback:
         logger.info(
-            "%s: no VerSe body centroid for %s in %s; using the mask's centre of mass.",
+            "%s: no VerSe body centroid for %s in %s; estimating it by the canal rule.",
             case.case_id,
             [label_to_name(v) for v in fallback],
             case.centroids,
         )
-    centres = compute_centroids(mask, ct.affine, fallback) if fallback else {}
+    centres = body_rule_centroids(mask, ct.affine, fallback)[0] if fallback else {}
     centroids = {v: body[v] if v in body else centres[v] for v in kept}
     sources = {
-        v: CentroidSource.VERSE_BODY_CENTROID if v in body else CentroidSource.MASK_CENTRE_OF_MASS for v in kept
+        v: CentroidSource.VERSE_BODY_CENTROID if v in body else CentroidSource.BODY_RULE_ESTIMATE for v in kept
     }
     inputs = {"ct": str(case.ct), "mask": str(case.mask)}
     if case.centroids is not None:

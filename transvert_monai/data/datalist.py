@@ -1,44 +1,52 @@
-"""Write and validate Decathlon-style JSON data lists with cross-validation folds.
+"""Write and validate Decathlon-style JSON data lists: cross-validation folds, leave-one-patient-out, test only.
 
-One file per fold, ``<data_list_dir>/<name>_fold<k>.json``::
+Files, in ``<data_list_dir>``:
 
-    {"name": ..., "description": ..., "labels": {"0": "background", "1": "C1", ...}, ...,
+- ``<name>_fold<k>.json``: cross-validation folds (:func:`write_datalists`);
+- ``<name>_lopo<k>.json``: leave-one-patient-out, fold ``k`` tests the ``k``-th patient by sorted id
+  (:func:`write_lopo_datalists`);
+- ``<name>_test.json``: every vertebra under ``testing``, empty ``training`` and ``validation``, to
+  evaluate given weights (:func:`write_test_datalist`).
+
+Layout of every file::
+
+    {"name": ..., "description": ..., "labels": {"0": "background", "1": "C1", ...},
+     "split": "patient" | "vertebra_level" | "leave_one_patient_out" | "test_only", "fold": k, ...,
      "training": [{"case": "verse004", "ct": "cases/verse004/ct.nii.gz",
                    "mask": "cases/verse004/mask.nii.gz", "centroids": "cases/verse004/centroids.json",
                    "vertebrae": [16, 17, 18]}, ...],
      "validation": [...], "testing": [...]}
 
-Paths are relative to the dataset folder, so
+Items have the keys :data:`ITEM_KEYS` (``TransVertKeys`` names); ``vertebrae`` are the VerSe indices
+of the case that the list uses, so one case can appear in several lists with disjoint levels. Paths
+are relative to the dataset folder, so
 ``monai.data.load_decathlon_datalist(path, data_list_key="training", base_dir=dataset_dir)`` resolves
-them.
-
-Splits:
-
-- By patient, whenever there are at least 2 patients: patients are shuffled with ``seed`` and dealt
-  to the folds in turn; fold ``k`` tests its own patients; of the remaining patients every 6th is
-  validation (5:1 as in the paper; at least one when 2 or more remain) and the rest training. No
-  patient is in two lists of one fold.
-- By vertebra level, with a single patient: its vertebrae are sorted cranial → caudal; fold ``k``
-  tests those at sorted position ``p`` with ``p % folds == k``; of the rest every 5th (at least one)
-  is validation and the rest training. Each list then holds one item per case with its subset of
-  ``vertebrae``. The data list's ``description`` says so: scores then measure generalisation across
-  levels of one spine, not across patients.
+them. The splits are stated in :mod:`transvert_monai.data.splits`; by default the folds are by
+patient whenever there are at least 2 patients, by vertebra level otherwise, and the data list's
+``description`` says which (by level, scores measure generalisation across levels of the same
+spines, not across patients).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from monai.utils import StrEnum
+from monai.utils import look_up_option
 
 from transvert_monai.data.atomic import write_json_atomic
 from transvert_monai.data.case import CENTROIDS_FILE, CT_FILE, MASK_FILE
 from transvert_monai.data.labels import VERTEBRA_LABELS, is_vertebra_label, level_order
+from transvert_monai.data.splits import (
+    SplitMode,
+    leave_one_patient_out,
+    split_levels,
+    split_patients,
+    split_validation_levels,
+)
 from transvert_monai.errors import TransVertInputError, UnreadableFileError
 from transvert_monai.keys import TransVertKeys
 
@@ -50,6 +58,8 @@ __all__ = [
     "split_patients",
     "split_levels",
     "write_datalists",
+    "write_lopo_datalists",
+    "write_test_datalist",
     "validate_datalist",
     "load_datalist",
 ]
@@ -66,13 +76,7 @@ ITEM_KEYS = (
 )
 _FILE_KEYS = (TransVertKeys.CT.value, TransVertKeys.MASK.value, TransVertKeys.CENTROIDS.value)
 _LABELS = {"0": "background", **{str(v): k for k, v in sorted(VERTEBRA_LABELS.items(), key=lambda kv: kv[1])}}
-
-
-class SplitMode(StrEnum):
-    """How a data list separates training, validation and testing."""
-
-    PATIENT = "patient"
-    VERTEBRA_LEVEL = "vertebra_level"
+_PATHS_NOTE = "Paths are relative to the dataset folder."
 
 
 def make_item(case_id: str, vertebrae: Sequence[int], cases_dir: str = "cases") -> dict[str, Any]:
@@ -87,75 +91,54 @@ def make_item(case_id: str, vertebrae: Sequence[int], cases_dir: str = "cases") 
     }
 
 
-def _check_folds(folds: int, fold: int | None = None) -> None:
-    if not isinstance(folds, int) or folds < 2:
-        raise ValueError(f"`folds` must be an integer >= 2, got {folds!r}.")
-    if fold is not None and not 0 <= fold < folds:
-        raise ValueError(f"`fold` must be in 0..{folds - 1}, got {fold}.")
-
-
-def _validation_share(rest: list, every: int) -> tuple[list, list]:
-    """Every ``every``-th element of ``rest`` → validation (at least one if 2 or more); the rest → training."""
-    validation = rest[every - 1 :: every]
-    if not validation and len(rest) >= 2:
-        validation = [rest[len(rest) // 2]]
-    training = [x for x in rest if x not in validation]
-    return training, validation
-
-
-def split_patients(patients: Sequence[str], folds: int, fold: int, seed: int = 0) -> tuple[list, list, list]:
-    """Training, validation and testing patients of one fold (see the module docstring).
-
-    Raises:
-        ValueError: if there are fewer distinct patients than folds, or ``folds``/``fold`` are invalid.
-    """
-    _check_folds(folds, fold)
-    unique = sorted(set(patients))
-    if len(unique) < folds:
-        raise ValueError(
-            f"{folds} folds by patient need at least {folds} patients, got {len(unique)}; lower `folds` "
-            "(--folds) or add cases."
-        )
-    order = list(unique)
-    random.Random(seed).shuffle(order)
-    testing = [p for i, p in enumerate(order) if i % folds == fold]
-    rest = [p for i, p in enumerate(order) if i % folds != fold]
-    training, validation = _validation_share(rest, 6)
-    return training, validation, testing
-
-
-def split_levels(vertebrae: Sequence[int], folds: int, fold: int) -> tuple[list, list, list]:
-    """Training, validation and testing vertebrae of one fold of a single spine (see the module docstring).
-
-    Raises:
-        ValueError: if there are fewer vertebrae than folds, or ``folds``/``fold`` are invalid.
-    """
-    _check_folds(folds, fold)
-    ordered = sorted({int(v) for v in vertebrae}, key=level_order)
-    if len(ordered) < folds:
-        raise ValueError(
-            f"{folds} folds by vertebra level need at least {folds} complete vertebrae, got {len(ordered)}; "
-            "lower `folds` (--folds)."
-        )
-    testing = [v for p, v in enumerate(ordered) if p % folds == fold]
-    rest = [v for p, v in enumerate(ordered) if p % folds != fold]
-    training, validation = _validation_share(rest, 5)
-    return training, validation, testing
-
-
-def _description(mode: SplitMode, name: str, fold: int, folds: int, seed: int) -> str:
+def _description(mode: SplitMode, name: str, fold: int, folds: int, seed: int, patients: int) -> str:
     if mode == SplitMode.PATIENT:
         return (
             f"{name}, fold {fold} of {folds}, split by patient (seed {seed}): testing holds the patients of fold "
-            f"{fold}; of the other patients every 6th is validation (5:1) and the rest training. "
-            "Paths are relative to the dataset folder."
+            f"{fold}; of the other patients every 6th is validation (5:1) and the rest training. {_PATHS_NOTE}"
         )
+    who = "one patient" if patients == 1 else f"each of the {patients} patients, pooled into one list per fold"
     return (
-        f"{name}, fold {fold} of {folds}, split by vertebra level (single patient): vertebrae sorted cranial to "
-        f"caudal; testing holds those at sorted position p with p % {folds} == {fold}; of the rest every 5th "
-        "(at least one) is validation and the rest training. All lists share one patient, so scores measure "
-        "generalisation across vertebral levels, not across patients. Paths are relative to the dataset folder."
+        f"{name}, fold {fold} of {folds}, split by vertebra level ({who}): each spine's vertebrae sorted cranial "
+        f"to caudal; testing holds those at sorted position p with p % {folds} == {fold}; of the rest every 5th "
+        "(at least one) is validation and the rest training. Training and testing share the patients, so scores "
+        f"measure generalisation across vertebral levels, not across patients. {_PATHS_NOTE}"
     )
+
+
+def _usable(cases: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    usable = [c for c in cases if c[TransVertKeys.VERTEBRAE.value]]
+    if not usable:
+        raise TransVertInputError(
+            f"No case of dataset {name!r} has a complete vertebra; nothing to write in a data list. A vertebra is "
+            "complete when its mask has at least `min_voxels` voxels and does not touch the border of the grid; "
+            "each case's case.json lists why its vertebrae were excluded (an empty mask has none)."
+        )
+    return usable
+
+
+def _case_of(c: Mapping[str, Any]) -> str:
+    return str(c[TransVertKeys.CASE.value])
+
+
+def _patient_of(c: Mapping[str, Any]) -> str:
+    return str(c.get("patient", c[TransVertKeys.CASE.value]))
+
+
+def _write(path: Path, name: str, description: str, lists: dict[str, list], **fields: Any) -> Path:
+    data = {
+        "name": name,
+        "description": description,
+        "tensorImageSize": "3D",
+        "modality": {"0": "CT"},
+        "labels": _LABELS,
+        **fields,
+        "numTraining": len(lists["training"]),
+        "numValidation": len(lists["validation"]),
+        "numTest": len(lists["testing"]),
+        **lists,
+    }
+    return write_json_atomic(path, data)
 
 
 def write_datalists(
@@ -165,6 +148,7 @@ def write_datalists(
     *,
     folds: int = 3,
     seed: int = 0,
+    split: SplitMode | str | None = None,
 ) -> list[Path]:
     """Write one Decathlon data list per fold: ``<data_list_dir>/<name>_fold<k>.json``.
 
@@ -175,24 +159,26 @@ def write_datalists(
         name: dataset name (file prefix and ``"name"`` field).
         folds: number of cross-validation folds (>= 2).
         seed: shuffles the patients of a patient split.
+        split: ``"patient"`` or ``"vertebra_level"``; default by patient when there are at least 2
+            patients, else by level.
 
     Returns:
         The written paths, fold 0 first.
 
     Raises:
         TransVertInputError: if no case has a vertebra.
-        ValueError: if there are too few patients (or vertebrae) for ``folds``.
+        ValueError: if there are too few patients (or vertebrae of a case) for ``folds``, or ``split``
+            is not a fold split.
     """
-    _check_folds(folds)
-    usable = [c for c in cases if c[TransVertKeys.VERTEBRAE.value]]
-    if not usable:
-        raise TransVertInputError(
-            f"No case of dataset {name!r} has a complete vertebra; nothing to write in a data list. A vertebra is "
-            "complete when its mask has at least `min_voxels` voxels and does not touch the border of the grid; "
-            "each case's case.json lists why its vertebrae were excluded (an empty mask has none)."
-        )
-    patient_of = {str(c[TransVertKeys.CASE.value]): str(c.get("patient", c[TransVertKeys.CASE.value])) for c in usable}
-    mode = SplitMode.PATIENT if len(set(patient_of.values())) >= 2 else SplitMode.VERTEBRA_LEVEL
+    if not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"`folds` must be an integer >= 2, got {folds!r}.")
+    usable = _usable(cases, name)
+    patient_of = {_case_of(c): _patient_of(c) for c in usable}
+    n_patients = len(set(patient_of.values()))
+    if split is None:
+        mode = SplitMode.PATIENT if n_patients >= 2 else SplitMode.VERTEBRA_LEVEL
+    else:
+        mode = SplitMode(look_up_option(split, [SplitMode.PATIENT, SplitMode.VERTEBRA_LEVEL]))
     paths = []
     for fold in range(folds):
         lists: dict[str, list[dict[str, Any]]] = {key: [] for key in DATALIST_KEYS}
@@ -200,33 +186,86 @@ def write_datalists(
             groups = split_patients(list(patient_of.values()), folds, fold, seed)
             for key, patients in zip(DATALIST_KEYS, groups):
                 lists[key] = [
-                    make_item(str(c[TransVertKeys.CASE.value]), c[TransVertKeys.VERTEBRAE.value])
+                    make_item(_case_of(c), c[TransVertKeys.VERTEBRAE.value])
                     for c in usable
-                    if patient_of[str(c[TransVertKeys.CASE.value])] in patients
+                    if patient_of[_case_of(c)] in patients
                 ]
         else:
             for c in usable:
-                groups = split_levels(c[TransVertKeys.VERTEBRAE.value], folds, fold)
-                for key, subset in zip(DATALIST_KEYS, groups):
+                for key, subset in zip(DATALIST_KEYS, split_levels(c[TransVertKeys.VERTEBRAE.value], folds, fold)):
                     if subset:
-                        lists[key].append(make_item(str(c[TransVertKeys.CASE.value]), subset))
-        data = {
-            "name": name,
-            "description": _description(mode, name, fold, folds, seed),
-            "tensorImageSize": "3D",
-            "modality": {"0": "CT"},
-            "labels": _LABELS,
-            "split": str(mode),
-            "fold": fold,
-            "folds": folds,
-            "seed": seed,
-            "numTraining": len(lists["training"]),
-            "numValidation": len(lists["validation"]),
-            "numTest": len(lists["testing"]),
-            **lists,
-        }
-        paths.append(write_json_atomic(Path(data_list_dir) / f"{name}_fold{fold}.json", data))
+                        lists[key].append(make_item(_case_of(c), subset))
+        description = _description(mode, name, fold, folds, seed, n_patients)
+        path = Path(data_list_dir) / f"{name}_fold{fold}.json"
+        paths.append(_write(path, name, description, lists, split=str(mode), fold=fold, folds=folds, seed=seed))
     return paths
+
+
+def write_lopo_datalists(
+    cases: Sequence[Mapping[str, Any]], data_list_dir: str | os.PathLike, name: str
+) -> list[Path]:
+    """Write leave-one-patient-out data lists: ``<data_list_dir>/<name>_lopo<k>.json``, one per patient.
+
+    Fold ``k`` tests every vertebra of the ``k``-th patient (patients sorted by id); every other
+    patient's cases train, less every 5th of each case's levels (at least one when it has 2 or more),
+    which are validation. Each file records ``"test_patient"``.
+
+    Args:
+        cases: as :func:`write_datalists`.
+        data_list_dir: output folder.
+        name: dataset name.
+
+    Returns:
+        The written paths, fold 0 first.
+
+    Raises:
+        TransVertInputError: if no case has a vertebra.
+        ValueError: if there are fewer than 2 patients.
+    """
+    usable = _usable(cases, name)
+    patients = sorted({_patient_of(c) for c in usable})
+    leave_one_patient_out(patients, 0)  # fails early with fewer than 2 patients
+    paths = []
+    for fold in range(len(patients)):
+        training_patients, test_patient = leave_one_patient_out(patients, fold)
+        lists: dict[str, list[dict[str, Any]]] = {key: [] for key in DATALIST_KEYS}
+        for c in usable:
+            vertebrae = c[TransVertKeys.VERTEBRAE.value]
+            if _patient_of(c) == test_patient:
+                lists["testing"].append(make_item(_case_of(c), vertebrae))
+                continue
+            for key, subset in zip(("training", "validation"), split_validation_levels(vertebrae)):
+                if subset:
+                    lists[key].append(make_item(_case_of(c), subset))
+        description = (
+            f"{name}, leave-one-patient-out fold {fold} of {len(patients)}: testing holds every vertebra of patient "
+            f"{test_patient!r}; training the other patients ({', '.join(training_patients)}), less every 5th of "
+            f"each case's levels (sorted cranial to caudal, at least one), which are validation. {_PATHS_NOTE}"
+        )
+        path = Path(data_list_dir) / f"{name}_lopo{fold}.json"
+        fields = {"split": str(SplitMode.LEAVE_ONE_PATIENT_OUT), "fold": fold, "folds": len(patients)}
+        paths.append(_write(path, name, description, lists, **fields, test_patient=test_patient))
+    return paths
+
+
+def write_test_datalist(cases: Sequence[Mapping[str, Any]], data_list_dir: str | os.PathLike, name: str) -> Path:
+    """Write ``<data_list_dir>/<name>_test.json``: every complete vertebra under ``testing``.
+
+    ``training`` and ``validation`` are empty; use it to evaluate given weights on one's own cases.
+    Any number of vertebrae works (no folds).
+
+    Raises:
+        TransVertInputError: if no case has a vertebra.
+    """
+    usable = _usable(cases, name)
+    testing = [make_item(_case_of(c), c[TransVertKeys.VERTEBRAE.value]) for c in usable]
+    lists: dict[str, list[dict[str, Any]]] = {"training": [], "validation": [], "testing": testing}
+    description = (
+        f"{name}, test only: every complete vertebra of every case under testing; training and validation are "
+        f"empty (for evaluating trained weights). {_PATHS_NOTE}"
+    )
+    path = Path(data_list_dir) / f"{name}_test.json"
+    return _write(path, name, description, lists, split=str(SplitMode.TEST_ONLY))
 
 
 def _item_problems(item: Any, where: str, dataset_dir: Path) -> list[str]:

@@ -27,6 +27,8 @@ __all__ = [
     "VERTEBRA_LABELS",
     "VALID_VERTEBRA_LABELS",
     "TOTALSEGMENTATOR_PREFIX",
+    "TOTALSEGMENTATOR_V2_TOTAL_IDS",
+    "TOTALSEGMENTATOR_V2_TOTAL_CLASSES",
     "label_to_name",
     "name_to_label",
     "is_vertebra_label",
@@ -47,6 +49,21 @@ VERTEBRA_LABELS: dict[str, int] = {
 VALID_VERTEBRA_LABELS: frozenset[int] = frozenset(VERTEBRA_LABELS.values())
 #: Prefix of vertebra structure names in TotalSegmentator (``vertebrae_T1``).
 TOTALSEGMENTATOR_PREFIX = "vertebrae_"
+
+#: TotalSegmentator v2, task ``total``: the class id (value in a multi-label ``--ml`` file) of each
+#: spine structure. Facts read from ``class_map["total"]`` in ``totalsegmentator/map_to_binary.py``
+#: of the ``totalsegmentator==2.18.0`` source distribution on PyPI (unchanged since v2.0). Ids 1–24
+#: and 51–117 are other structures (organs, vessels, muscles, ribs …), not vertebrae. The v1 task
+#: ``total_v1`` numbers differently (vertebrae 18–41), so a v1 multi-label file needs its names.
+TOTALSEGMENTATOR_V2_TOTAL_IDS: dict[int, str] = {
+    25: "sacrum",
+    26: "vertebrae_S1",
+    **{27 + i: f"vertebrae_L{5 - i}" for i in range(5)},  # 27 L5 … 31 L1
+    **{32 + i: f"vertebrae_T{12 - i}" for i in range(12)},  # 32 T12 … 43 T1
+    **{44 + i: f"vertebrae_C{7 - i}" for i in range(7)},  # 44 C7 … 50 C1
+}
+#: Number of classes of the v2 ``total`` task (ids 1–117).
+TOTALSEGMENTATOR_V2_TOTAL_CLASSES = 117
 
 _LABEL_NAMES: dict[int, str] = {v: k for k, v in VERTEBRA_LABELS.items()}
 # TotalSegmentator structures named like vertebrae that TransVert does not model.

@@ -6,18 +6,25 @@ Output::
     <output_dir>/cases/<case>/mask.nii.gz      vertebra labels, VerSe indices (uint8), CT grid
     <output_dir>/cases/<case>/centroids.json   complete vertebrae, world RAS mm
     <output_dir>/cases/<case>/case.json        manifest, written last
+    <output_dir>/cases/<case>/body.nii.gz      vertebral bodies (VerSe indices), when the data has a body mask
     <data_list_dir>/<name>_fold<k>.json        Decathlon data lists (default <output_dir>/data_lists)
+    <data_list_dir>/<name>_lopo<k>.json        leave-one-patient-out lists (--leave-one-patient-out)
+    <data_list_dir>/<name>_test.json           every vertebra under testing (--test-only, instead of folds)
 
 Cases are converted one at a time (the collection is never held in memory), every file is written
 atomically, and a case whose manifest and files exist (prepared with the same settings) is skipped,
 so an interrupted run resumes where it stopped. Field-of-view rule: a vertebra whose mask touches the
 first or last voxel plane along any grid axis, or has fewer than ``min_voxels`` voxels, is left out
-as incomplete (listed with its reason in ``case.json``).
+as incomplete (listed with its reason in ``case.json``). Centroids are vertebral-body centroids
+(:mod:`transvert_monai.data.body_centroid`); the rule's name is part of the settings, so cases
+prepared with an older rule are redone.
 
 Command line::
 
     transvert-prepare verse /data/verse20 /data/verse20_prepared --name verse20
     transvert-prepare totalsegmentator /data/ts /data/ts_prepared --name ts --label-names structures.csv
+    transvert-prepare totalsegmentator /data/ts /data/ts_prepared --name ts --leave-one-patient-out
+    transvert-prepare verse /data/my_cases /data/my_prepared --name mine --test-only
 """
 
 from __future__ import annotations
@@ -34,12 +41,14 @@ from monai.utils import StrEnum, look_up_option
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from transvert_monai.data.body_centroid import BODY_RULE
 from transvert_monai.data.case import read_case_manifest, write_case
 from transvert_monai.data.convert_totalsegmentator import convert_totalsegmentator_case, find_totalsegmentator_cases
 from transvert_monai.data.convert_verse import convert_verse_case, find_verse_cases
-from transvert_monai.data.datalist import write_datalists
+from transvert_monai.data.datalist import write_datalists, write_lopo_datalists, write_test_datalist
 from transvert_monai.data.field_of_view import DEFAULT_MIN_VOXELS
 from transvert_monai.data.labels import label_to_name
+from transvert_monai.data.splits import SplitMode
 from transvert_monai.errors import TransVertInputError
 
 __all__ = ["DataSource", "prepare_dataset", "main", "entry_point"]
@@ -96,8 +105,12 @@ def prepare_dataset(
     data_list_dir: str | os.PathLike | None = None,
     min_voxels: int = DEFAULT_MIN_VOXELS,
     label_names: str | os.PathLike | None = None,
+    *,
+    split: SplitMode | str | None = None,
+    leave_one_patient_out: bool = False,
+    test_only: bool = False,
 ) -> list[Path]:
-    """Convert every case of a source dataset into our layout, then write the fold data lists.
+    """Convert every case of a source dataset into our layout, then write its data lists.
 
     Args:
         source: ``"verse"`` or ``"totalsegmentator"``.
@@ -110,14 +123,20 @@ def prepare_dataset(
         data_list_dir: where to write the data lists; default ``<output_dir>/data_lists``.
         min_voxels: smallest voxel count of a complete vertebra (field-of-view rule).
         label_names: structure names of TotalSegmentator multi-label files (CSV or JSON).
+        split: ``"patient"`` or ``"vertebra_level"`` folds; default by patient with 2 or more patients.
+        leave_one_patient_out: also write ``<name>_lopo<k>.json``, one per patient.
+        test_only: write only ``<name>_test.json`` (every vertebra under testing), no folds; works
+            with any number of vertebrae.
 
     Returns:
-        The data-list paths, fold 0 first.
+        The data-list paths: folds first (fold 0 first), then the leave-one-patient-out lists; or
+        only the test list.
 
     Raises:
         FileNotFoundError: if ``input_dir`` (or ``label_names``) does not exist.
-        ValueError: for an unknown ``source``, an empty ``name``, no case found, bad input data, or too
-            few patients/vertebrae for ``folds``.
+        ValueError: for an unknown ``source`` or ``split``, an empty ``name``, no case found, bad input
+            data, too few patients/vertebrae for ``folds``, or fewer than 2 patients for
+            ``leave_one_patient_out``.
     """
     source = DataSource(look_up_option(source, DataSource))
     if not name or any(c in name for c in "/\\"):
@@ -131,7 +150,9 @@ def prepare_dataset(
             f"No {source} case found in {input_dir}; expected {_LAYOUTS[source]} "
             f"(see transvert_monai.data.convert_{source})."
         )
-    settings = {"source": str(source), "min_voxels": int(min_voxels)}
+    if split is not None:  # fail before any work
+        look_up_option(split, [SplitMode.PATIENT, SplitMode.VERTEBRA_LEVEL])
+    settings = {"source": str(source), "min_voxels": int(min_voxels), "body_centroid_rule": BODY_RULE}
     records: list[dict[str, Any]] = []
     with logging_redirect_tqdm():
         for case in tqdm(cases, desc=f"prepare {name}", unit="case"):
@@ -140,7 +161,12 @@ def prepare_dataset(
         if not record["vertebrae"]:
             logger.warning("%s has no complete vertebra and is left out of the data lists.", record["case"])
     data_list_dir = Path(data_list_dir) if data_list_dir is not None else output_dir / "data_lists"
-    return write_datalists(records, data_list_dir, name, folds=folds, seed=seed)
+    if test_only:
+        return [write_test_datalist(records, data_list_dir, name)]
+    paths = write_datalists(records, data_list_dir, name, folds=folds, seed=seed, split=split)
+    if leave_one_patient_out:
+        paths += write_lopo_datalists(records, data_list_dir, name)
+    return paths
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -156,6 +182,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--folds", type=int, default=3, help="cross-validation folds (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the patient split (default 0)")
+    parser.add_argument(
+        "--split",
+        default=None,
+        help="folds by 'patient' or by 'vertebra_level' (default: patient with 2 or more patients, else level)",
+    )
+    parser.add_argument(
+        "--leave-one-patient-out",
+        action="store_true",
+        help="also write <name>_lopo<k>.json: fold k tests the k-th patient (sorted ids)",
+    )
+    parser.add_argument(
+        "--test-only",
+        action="store_true",
+        help="write only <name>_test.json with every vertebra under testing (to evaluate trained weights)",
+    )
     parser.add_argument("--data-list-dir", type=Path, default=None, help="default <output_dir>/data_lists")
     parser.add_argument(
         "--min-voxels", type=int, default=DEFAULT_MIN_VOXELS, help="smallest complete vertebra (default 1000)"
@@ -182,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_list_dir=args.data_list_dir,
             min_voxels=args.min_voxels,
             label_names=args.label_names,
+            split=args.split,
+            leave_one_patient_out=args.leave_one_patient_out,
+            test_only=args.test_only,
         )
     except (FileNotFoundError, ValueError) as err:
         logger.error("transvert-prepare: %s", err)
