@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.conftest import make_affine
-from transvert_monai.outputs import quality_flag, vertebra_summary_rows, write_summary
+from transvert_monai.outputs import quality_flag, summary_row, vertebra_summary_rows, write_summary
 
 
 def spine():
@@ -73,14 +73,20 @@ BAD_ROWS = [
                 "voxels": 1,
                 "volume_ml": 1.0,
                 "quality": "ok",
+                "quality_checks": [],
             }
         ],
         "3D centre",
     ),
+    ([{**summary_row(20, [0, 0, 0], 0.1, 10, 30.0), "quality_checks": ["looks_odd"]}], "must list names"),
+    ([{**summary_row(20, [0, 0, 0], 0.1, 10, 30.0), "quality_checks": ["small_shape"]}], "disagrees"),
+    ([{**summary_row(20, [0, 0, 0], 0.1, 10, 30.0), "quality": "check: x"}], "disagrees"),
 ]
 
 
-@pytest.mark.parametrize("rows,match", BAD_ROWS, ids=["missing-keys", "2d-centre"])
+@pytest.mark.parametrize(
+    "rows,match", BAD_ROWS, ids=["missing-keys", "2d-centre", "unknown-check", "ok-with-checks", "flag-without-checks"]
+)
 def test_bad_rows_fail_before_writing(tmp_path, rows, match):
     with pytest.raises(ValueError, match=match):
         write_summary(tmp_path / "summary.json", rows)
@@ -90,3 +96,48 @@ def test_bad_rows_fail_before_writing(tmp_path, rows, match):
 def test_mismatched_lengths_are_rejected():
     with pytest.raises(ValueError, match="one centre and one residual"):
         vertebra_summary_rows(spine(), make_affine(), [19, 20], torch.zeros(1, 3), torch.zeros(2))
+
+
+def test_rows_without_ranges_keep_the_old_flags_and_list_no_checks():
+    rows = vertebra_summary_rows(spine(), make_affine(), [19, 20], torch.zeros(2, 3), torch.zeros(2), min_volume_ml=0.1)
+    assert [(r["quality"], r["quality_checks"]) for r in rows] == [("ok", []), ("ok", [])]
+
+
+def test_a_vertebra_far_below_its_training_volume_is_not_ok_in_summary_json(tmp_path):
+    # the shipped model's lumbar shapes held 9–20 % of the true volume: here a 1.2 ml L1 against 6–10 ml
+    vol = spine()  # 2.5 mm³ voxels: T12 0.48 ml, L1 1.2 ml
+    ranges = {19: (0.4, 0.6), 20: (6.0, 10.0)}
+    rows = vertebra_summary_rows(
+        vol, make_affine(), [19, 20], torch.zeros(2, 3), torch.zeros(2), volume_ranges_ml=ranges
+    )
+    assert rows[0]["quality"] == "ok" and rows[0]["quality_checks"] == []
+    assert rows[1]["quality_checks"] == ["volume_below_training_range"]
+    assert rows[1]["quality"] == "check: volume 1.2 ml below the 6.0–10.0 ml seen for L1 in training (limit 4.5 ml)"
+    path = write_summary(tmp_path / "summary.json", rows, placement="cone_beam")
+    data = json.loads(path.read_text())
+    assert data["vertebrae"][1]["quality_checks"] == ["volume_below_training_range"]
+    assert data["vertebrae"][1]["quality"].startswith("check: volume 1.2 ml below")
+    assert data["vertebrae"][0]["quality_checks"] == []
+
+
+def test_json_ranges_and_the_nearest_level_fallback_reach_the_rows():
+    ranges = json.loads(json.dumps({19: [0.4, 0.6]}))  # as read back from the weights' side-car: string keys
+    rows = vertebra_summary_rows(
+        spine(), make_affine(), [19, 20], torch.zeros(2, 3), torch.zeros(2), volume_ranges_ml=ranges
+    )
+    assert rows[1]["quality_checks"] == ["volume_above_training_range"]
+    assert "seen for T12 in training (nearest level; L1 was not in training)" in rows[1]["quality"]
+
+
+def test_a_label_split_in_two_is_flagged_fragmented():
+    vol = spine()
+    vol[14:18, 14:18, 16:20] = 19  # 64 more T12 voxels, far from its 192: 75 % in the largest part
+    rows = vertebra_summary_rows(vol, make_affine(), [19, 20], torch.zeros(2, 3), torch.zeros(2), min_volume_ml=0.1)
+    assert rows[0]["quality_checks"] == ["fragmented_shape"] and "largest connected part 75%" in rows[0]["quality"]
+    assert rows[1]["quality"] == "ok"
+
+
+def test_positional_arguments_still_work():
+    row = summary_row(20, [1.0, 2.0, 3.0], 6.0, 100, 0.5, 5.0, 1.0)
+    assert row["quality_checks"] == ["small_shape", "large_residual"]
+    assert row["quality"] == "check: small shape (0.50 ml < 1 ml); check: residual 6.0 mm > 5 mm"

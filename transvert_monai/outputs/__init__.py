@@ -5,12 +5,36 @@ from __future__ import annotations
 from transvert_monai.outputs.meshes import MESH_FORMATS, label_mesh, write_meshes
 from transvert_monai.outputs.overlay import overlay_projection, project_label_volume
 from transvert_monai.outputs.palette import label_colour
+from transvert_monai.outputs.quality import (
+    DEFAULT_VOLUME_TOLERANCE,
+    QualityCheck,
+    QualityCheckName,
+    VertebraQuality,
+    VolumeRange,
+    assess_vertebra_quality,
+    check_vertebra_quality,
+    check_volume_ranges,
+    label_component_fractions,
+    largest_component_fraction,
+    training_volume_range,
+)
 from transvert_monai.outputs.summary import SUMMARY_FIELDS, quality_flag, summary_row, vertebra_summary_rows, write_summary
 from transvert_monai.outputs.views import label_projection, render_views, to_ras
 from transvert_monai.outputs.volume import as_label_volume, write_label_volume_nifti
 
 __all__ = [
+    "DEFAULT_VOLUME_TOLERANCE",
     "MESH_FORMATS",
+    "QualityCheck",
+    "QualityCheckName",
+    "VertebraQuality",
+    "VolumeRange",
+    "assess_vertebra_quality",
+    "check_vertebra_quality",
+    "check_volume_ranges",
+    "label_component_fractions",
+    "largest_component_fraction",
+    "training_volume_range",
     "SUMMARY_FIELDS",
     "as_label_volume",
     "label_colour",
