@@ -101,7 +101,12 @@ def test_noise_follows_the_generator(images):
 
 
 def test_per_image_parameters_equal_separate_calls(images):
-    both = drr_appearance(images, beer_lambert=torch.tensor([1.0, 0.0]), gamma=torch.tensor([0.8, 1.2]), blur_sigma_px=torch.tensor([0.0, 1.0]))
+    both = drr_appearance(
+        images,
+        beer_lambert=torch.tensor([1.0, 0.0]),
+        gamma=torch.tensor([0.8, 1.2]),
+        blur_sigma_px=torch.tensor([0.0, 1.0]),
+    )
     first = drr_appearance(images[:1], beer_lambert=True, gamma=0.8)
     second = drr_appearance(images[1:], gamma=1.2, blur_sigma_px=1.0)
     torch.testing.assert_close(both, torch.cat([first, second]))

@@ -60,7 +60,9 @@ def _check_probability(value: float, name: str) -> float:
     return float(value)
 
 
-def apply_to_packed(img: NdarrayOrTensor, params: dict[str, Any], generator: torch.Generator | None = None) -> NdarrayOrTensor:
+def apply_to_packed(
+    img: NdarrayOrTensor, params: dict[str, Any], generator: torch.Generator | None = None
+) -> NdarrayOrTensor:
     """Apply :func:`drr_appearance` with ``params`` to the image channels of a packed sample; VOI channels unchanged.
 
     Args:
@@ -137,7 +139,8 @@ class DRRAppearance(Transform):
             ("gradient_amplitude", gradient_amplitude, False),
         ):
             if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
-                raise ValueError(f"`{name}` must be finite and {'positive' if positive else 'non-negative'}, got {value!r}.")
+                bound = "positive" if positive else "non-negative"
+                raise ValueError(f"`{name}` must be finite and {bound}, got {value!r}.")
         if not math.isfinite(gradient_angle_rad):
             raise ValueError(f"`gradient_angle_rad` must be finite, got {gradient_angle_rad!r}.")
         self.params: dict[str, Any] = {
@@ -219,7 +222,9 @@ class RandDRRAppearance(RandomizableTransform):
         self.beer_lambert_prob = _check_probability(beer_lambert_prob, "beer_lambert_prob")
         self.attenuation_k_range = check_range(attenuation_k_range, "attenuation_k_range", positive=True)
         if self.attenuation_k_range is None:
-            raise ValueError("`attenuation_k_range` must be two positive numbers; use `beer_lambert_prob=0` to switch the curve off.")
+            raise ValueError(
+                "`attenuation_k_range` must be two positive numbers; use `beer_lambert_prob=0` to switch the curve off."
+            )
         self.gamma_range = check_range(gamma_range, "gamma_range", positive=True)
         self.blur_sigma_range_px = check_range(blur_sigma_range_px, "blur_sigma_range_px")
         self.noise_std_range = check_range(noise_std_range, "noise_std_range")
@@ -230,7 +235,9 @@ class RandDRRAppearance(RandomizableTransform):
         self.params: dict[str, Any] = {}
         self.noise_seed = 0
 
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandDRRAppearance:
+    def set_random_state(
+        self, seed: int | None = None, state: np.random.RandomState | None = None
+    ) -> RandDRRAppearance:
         super().set_random_state(seed, state)
         return self
 
@@ -281,7 +288,8 @@ class RandDRRAppearance(RandomizableTransform):
         expected = (batch, 2) if batch is not None else (2,)
         if np.shape(self.params["gamma"]) != expected:
             raise ValueError(
-                f"RandDRRAppearance's parameters were drawn for shape {np.shape(self.params['gamma'])} (samples, views), "
+                f"RandDRRAppearance's parameters were drawn for shape {np.shape(self.params['gamma'])} "
+                "(samples, views), "
                 f"not {expected}; call it with randomize=True for this input."
             )
         device = img.device if isinstance(img, torch.Tensor) else torch.device("cpu")

@@ -54,12 +54,16 @@ class RandDRRAppearanced(RandomizableTransform, MapTransform):
 
     backend = RandDRRAppearance.backend
 
-    def __init__(self, keys: KeysCollection, prob: float = 1.0, allow_missing_keys: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, keys: KeysCollection, prob: float = 1.0, allow_missing_keys: bool = False, **kwargs: Any
+    ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         self.appearance = RandDRRAppearance(prob=prob, **kwargs)  # checks prob before the base class clips it
         RandomizableTransform.__init__(self, prob)
 
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandDRRAppearanced:
+    def set_random_state(
+        self, seed: int | None = None, state: np.random.RandomState | None = None
+    ) -> RandDRRAppearanced:
         super().set_random_state(seed, state)
         self.appearance.set_random_state(seed, state)
         return self

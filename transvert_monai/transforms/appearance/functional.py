@@ -72,7 +72,9 @@ class IntensityCurve(str, Enum):
 ParamLike = float | bool | torch.Tensor
 
 
-def _per_image(value: ParamLike, images: torch.Tensor, name: str, minimum: float = 0.0, strict: bool = False) -> torch.Tensor:
+def _per_image(
+    value: ParamLike, images: torch.Tensor, name: str, minimum: float = 0.0, strict: bool = False
+) -> torch.Tensor:
     """``value`` as a float tensor of shape (..., 1, 1) broadcasting over ``images`` (..., H, W).
 
     Raises:
@@ -109,7 +111,8 @@ def minmax_normalise(images: torch.Tensor) -> torch.Tensor:
     """Each image (..., H, W) scaled to [0, 1] over its patch; a constant image becomes zeros."""
     low = images.amin(dim=(-2, -1), keepdim=True)
     span = images.amax(dim=(-2, -1), keepdim=True) - low
-    return torch.where(span > 0, (images - low) / span.clamp_min(torch.finfo(images.dtype).tiny), torch.zeros_like(images))
+    scaled = (images - low) / span.clamp_min(torch.finfo(images.dtype).tiny)
+    return torch.where(span > 0, scaled, torch.zeros_like(images))
 
 
 def intensity_ramp(shape: tuple[int, int], angle_rad: torch.Tensor) -> torch.Tensor:
@@ -117,7 +120,8 @@ def intensity_ramp(shape: tuple[int, int], angle_rad: torch.Tensor) -> torch.Ten
 
     Args:
         shape: (H, W) of the patch.
-        angle_rad: (..., 1, 1) directions; 0 rises along the columns (left → right), π/2 along the rows (top → bottom).
+        angle_rad: (..., 1, 1) directions; 0 rises along the columns (left → right), π/2 along the rows
+            (top → bottom).
 
     Returns:
         (..., H, W) ramps on ``angle_rad``'s device and dtype, minimum 0 and maximum 1 at opposite edges or corners.
