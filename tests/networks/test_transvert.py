@@ -6,6 +6,7 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
+from transvert_monai.geometry import SamplingGrid
 from transvert_monai.networks import CHANNEL_PRESETS, VARIANT_SWITCHES, TransVert, TransVertVariant
 
 VARIANTS = [v.value for v in TransVertVariant]
@@ -14,9 +15,14 @@ VARIANTS = [v.value for v in TransVertVariant]
 TINY = {16: ((4, 8), (2, 2)), 32: ((4, 8, 8), (2, 2, 2))}
 
 
+def grid_of(size: int, **fields) -> SamplingGrid:
+    """A sampling grid of ``size``-pixel patches and ``size``³ targets (the network's size comes from it)."""
+    return SamplingGrid(patch_size=size, target_size=size, **fields)
+
+
 def tiny(spatial_size: int = 32, **kwargs) -> TransVert:
     channels, strides = TINY[spatial_size]
-    return TransVert(spatial_size=spatial_size, channels=channels, strides=strides, **kwargs)
+    return TransVert(channels=channels, strides=strides, sampling_grid=grid_of(spatial_size), **kwargs)
 
 
 SHAPE_CASES = [(variant, size, skips) for variant in VARIANTS for size in TINY for skips in (True, False)]
@@ -52,8 +58,11 @@ INVALID_CASES = [
     ({"channels": ()}, "channels"),
     ({"strides": (2, 2)}, "strides"),
     ({"strides": (2, 0, 2)}, "strides"),
-    ({"spatial_size": 36}, "divisible"),
-    ({"spatial_size": 8}, "bottleneck"),
+    ({"sampling_grid": {"patch_size": 36, "target_size": 36}}, "divisible"),
+    ({"sampling_grid": {"patch_size": 8, "target_size": 8}}, "bottleneck"),
+    ({"spatial_size": 16}, "differs from the sampling grid's patch_size"),
+    ({"sampling_grid": {"patch_size": 32, "target_size": 16}}, "must be equal"),
+    ({"sampling_grid": {"patch_size": 32, "target_size": 32, "target_coding": "index"}, "shape_prior": True}, "occupancy"),
 ]
 INVALID_IDS = [
     "unknown-variant",
@@ -68,6 +77,9 @@ INVALID_IDS = [
     "zero-stride",
     "not-divisible",
     "bottleneck-too-small",
+    "spatial-size-not-the-grid's",
+    "patch-and-target-sizes-differ",
+    "prior-with-index-coding",
 ]
 
 BAD_INPUTS = [(2, 3, 32, 32), (2, 5, 32, 32), (2, 4, 16, 16), (2, 4, 32, 16), (4, 32, 32), (2, 4, 32, 32, 32)]
@@ -84,6 +96,10 @@ BLIND_AXIS = {0: 2, 2: 1}
 def test_output_shape(variant, size, skips):
     net = tiny(size, variant=variant, skip_connections=skips)
     assert net(torch.randn(2, 4, size, size)).shape == (2, 1, size, size, size)
+
+
+def test_spatial_size_equal_to_the_grid_is_accepted():
+    assert TransVert(spatial_size=16, channels=(4, 8), strides=(2, 2), sampling_grid=grid_of(16)).spatial_size == 16
 
 
 def test_default_network_maps_64_patches_to_64_cubes():
@@ -185,7 +201,7 @@ def test_every_variant_has_switches():
 
 @pytest.mark.parametrize("kwargs,match", INVALID_CASES, ids=INVALID_IDS)
 def test_bad_hyper_parameters_are_rejected(kwargs, match):
-    params = {"spatial_size": 32, "channels": (4, 8, 8), "strides": (2, 2, 2), **kwargs}
+    params = {"sampling_grid": grid_of(32), "channels": (4, 8, 8), "strides": (2, 2, 2), **kwargs}
     with pytest.raises(ValueError, match=match):
         TransVert(**params)
 
@@ -207,7 +223,7 @@ def test_bundle_config_instantiates_by_dotted_path():
     config = {
         "network_def": {
             "_target_": "transvert_monai.networks.TransVert",
-            "spatial_size": 16,
+            "sampling_grid": {"patch_size": 16, "target_size": 16},
             "channels": [4, 8],
             "strides": [2, 2],
             "variant": "naive_fusion",
@@ -225,7 +241,7 @@ def test_every_variant_learns_a_box(variant):
     x = torch.randn(2, 4, 32, 32)
     y = torch.zeros(2, 1, 32, 32, 32)
     y[:, :, 10:22, 12:20, 8:24] = 10.0
-    net = TransVert(spatial_size=32, channels=(4, 8, 16, 32), variant=variant)
+    net = TransVert(channels=(4, 8, 16, 32), variant=variant, sampling_grid=grid_of(32, target_coding="index"))
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     losses = []
     for _ in range(150):

@@ -270,6 +270,19 @@ class TransVert(nn.Module):
             self.prior.trained_levels = [int(v) for v in state.get("prior_levels", [])]
 
     @torch.jit.unused
+    def load_state_dict(self, state_dict: Mapping, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict``; strict loading of weights without a sampling grid says what that means.
+
+        Raises:
+            CheckpointMismatchError: ``strict`` and the weights carry no sampling grid (saved before it
+                travelled with them; torch alone would only report a missing ``_extra_state`` key), or
+                they were trained with another grid.
+        """
+        if strict and isinstance(state_dict, Mapping) and "_extra_state" not in state_dict:
+            self.set_extra_state({})
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    @torch.jit.unused
     def _set_volume_ranges(self, ranges: Mapping[int, tuple[float, float]]) -> None:
         # a plain attribute that TorchScript must not try to type (it is not used by forward)
         self.__dict__["volume_ranges_ml"] = dict(ranges)
