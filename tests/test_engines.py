@@ -9,37 +9,52 @@ from monai.engines import SupervisedEvaluator
 from monai.handlers import CheckpointSaver, LrScheduleHandler, StatsHandler, ValidationHandler, from_engine
 
 from transvert_monai.engines import TransVertLossKeys, TransVertTrainer
+from transvert_monai.geometry import SamplingGrid
 from transvert_monai.keys import TransVertKeys
+from transvert_monai.losses import TransVertGeneratorLoss
 from transvert_monai.networks import TransVert, TransVertDiscriminator
 
 SIZE = 16
+CODINGS = ["occupancy", "index"]
+
+
+def tiny_network(coding: str = "occupancy", **kwargs) -> TransVert:
+    grid = SamplingGrid(patch_size=SIZE, target_size=SIZE, target_coding=coding)
+    return TransVert(channels=(4, 8), strides=(2, 2), sampling_grid=grid, **kwargs)
 LOSS_KEYS = [k.value for k in TransVertLossKeys]
 OUTPUT_KEYS = [TransVertKeys.IMAGE.value, TransVertKeys.LABEL.value, TransVertKeys.PRED.value, *LOSS_KEYS]
 MODES = [True, False]
 MODE_IDS = ["adversarial", "l1-only"]
 
 
-def make_loader(n_batches: int = 2, batch_size: int = 2) -> torch.utils.data.DataLoader:
+def make_loader(n_batches: int = 2, batch_size: int = 2, coding: str = "occupancy") -> torch.utils.data.DataLoader:
+    """Random inputs and targets: 0/1 (occupancy) or 0/20 (the paper's index coding, L1)."""
     generator = torch.Generator().manual_seed(123)
+    value = 1.0 if coding == "occupancy" else 20.0
     data = [
         {
             "image": torch.randn(4, SIZE, SIZE, generator=generator),
-            "label": (torch.rand(1, SIZE, SIZE, SIZE, generator=generator) > 0.7).float() * 20,
+            "label": (torch.rand(1, SIZE, SIZE, SIZE, generator=generator) > 0.7).float() * value,
         }
         for _ in range(n_batches * batch_size)
     ]
     return torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
 
 
-def make_trainer(adversarial: bool = True, seed: int = 0, max_epochs: int = 1, **kwargs) -> TransVertTrainer:
+def make_trainer(
+    adversarial: bool = True, seed: int = 0, max_epochs: int = 1, coding: str = "occupancy", **kwargs
+) -> TransVertTrainer:
+    """A tiny trainer; the index coding gets the paper's loss (L1 on the raw output, D on the raw output)."""
     torch.manual_seed(seed)
-    network = TransVert(spatial_size=SIZE, channels=(4, 8), strides=(2, 2))
+    network = tiny_network(coding)
+    if coding == "index":
+        kwargs.setdefault("loss_function", TransVertGeneratorLoss(target_coding="index"))
     discriminator = TransVertDiscriminator(channels=4, num_layers_d=2) if adversarial else None
     d_optimizer = torch.optim.Adam(discriminator.parameters(), 1e-3) if discriminator is not None else None
     return TransVertTrainer(
         device=torch.device("cpu"),
         max_epochs=max_epochs,
-        train_data_loader=kwargs.pop("train_data_loader", make_loader()),
+        train_data_loader=kwargs.pop("train_data_loader", make_loader(coding=coding)),
         network=network,
         optimizer=torch.optim.Adam(network.parameters(), 1e-3),
         discriminator=discriminator,
@@ -67,9 +82,10 @@ def grads(module: torch.nn.Module) -> list[torch.Tensor | None]:
     return [None if p.grad is None else p.grad.clone() for p in module.parameters()]
 
 
+@pytest.mark.parametrize("coding", CODINGS)
 @pytest.mark.parametrize("adversarial", MODES, ids=MODE_IDS)
-def test_output_holds_tensors_and_loss_scalars(adversarial):
-    trainer = make_trainer(adversarial, decollate=False)
+def test_output_holds_tensors_and_loss_scalars(adversarial, coding):
+    trainer = make_trainer(adversarial, coding=coding, decollate=False)
     outputs = record_outputs(trainer)
     trainer.run()
     assert len(outputs) == 2
@@ -78,13 +94,16 @@ def test_output_holds_tensors_and_loss_scalars(adversarial):
         assert out[TransVertKeys.PRED.value].shape == (2, 1, SIZE, SIZE, SIZE)
         assert all(out[k].ndim == 0 for k in LOSS_KEYS)
         assert out["loss"].item() == out["g_loss"].item()
-        expected_l1 = (out[TransVertKeys.PRED.value] - out[TransVertKeys.LABEL.value]).abs().mean()
+        pred = out[TransVertKeys.PRED.value]
+        p = torch.sigmoid(pred) if coding == "occupancy" else pred  # logits are monitored as probabilities
+        expected_l1 = (p - out[TransVertKeys.LABEL.value]).abs().mean()
         torch.testing.assert_close(out["l1_loss"], expected_l1)
         assert math.isfinite(out["d_loss"].item()) == adversarial
 
 
-def test_generator_loss_is_weighted_l1_without_adversarial_term():
-    trainer = make_trainer(adversarial=False, decollate=False)
+@pytest.mark.parametrize("coding", CODINGS)
+def test_generator_loss_is_weighted_l1_without_adversarial_term(coding):
+    trainer = make_trainer(adversarial=False, coding=coding, decollate=False)
     outputs = record_outputs(trainer)
     trainer.run()
     for out in outputs:  # default loss: α_G = 10 times the L1 term
@@ -133,7 +152,7 @@ def test_seeded_training_repeats(adversarial):
 
 def _generator_only_trainer(**kwargs):
     """A trainer given a generator and its optimizer but no discriminator."""
-    network = TransVert(spatial_size=SIZE, channels=(4, 8), strides=(2, 2))
+    network = tiny_network()
     return TransVertTrainer(
         device="cpu",
         max_epochs=1,
@@ -191,7 +210,7 @@ def test_monai_handlers_work(tmp_path):
 
 def _float64_networks() -> tuple[torch.nn.Module, torch.nn.Module]:
     torch.manual_seed(0)
-    network = TransVert(spatial_size=SIZE, channels=(4, 8), strides=(2, 2)).double()
+    network = tiny_network().double()
     return network, TransVertDiscriminator(channels=4, num_layers_d=2).double()
 
 
@@ -239,3 +258,54 @@ def test_ddp_iterations_equal_single_process_iterations_on_the_joined_batches(tm
         assert all(torch.equal(ranks[0][name][k], ranks[1][name][k]) for k in reference)
         for k, v in reference.items():  # two D steps and two G steps, each with gradients averaged over the ranks
             torch.testing.assert_close(ranks[0][name][k], v, rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- occupancy and the shape prior
+DISCRIMINATOR_INPUT_CASES = [
+    ({}, "sigmoid"),  # the default loss has the occupancy coding
+    ({"loss_function": TransVertGeneratorLoss(target_coding="index")}, "identity"),
+    ({"loss_function": TransVertGeneratorLoss(), "discriminator_input": torch.tanh}, "tanh"),
+]
+
+
+@pytest.mark.parametrize("kwargs,expected", DISCRIMINATOR_INPUT_CASES, ids=["default", "index", "explicit"])
+def test_discriminator_input_follows_the_loss_coding(kwargs, expected):
+    trainer = make_trainer(adversarial=True, **kwargs)
+    x = torch.linspace(-3, 3, 7)
+    reference = {"sigmoid": torch.sigmoid(x), "identity": x, "tanh": torch.tanh(x)}[expected]
+    torch.testing.assert_close(trainer.discriminator_input(x), reference)
+
+
+def test_discriminator_judges_probabilities_of_occupancy_logits():
+    trainer = make_trainer(adversarial=True, decollate=False)
+    seen: list[torch.Tensor] = []
+    trainer.discriminator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    trainer.run()
+    assert seen and all(float(t.min()) >= 0.0 and float(t.max()) <= 1.0 for t in seen)
+
+
+def test_prepare_batch_passes_the_level_to_the_shape_prior():
+    """The bundle's ``PrepareBatchExtraInput(extra_keys={"level": "vertebra"})`` reaches ``TransVert.forward(x, level)``."""
+    from monai.engines import PrepareBatchExtraInput
+
+    from transvert_monai.networks import fit_training_statistics
+
+    loader = make_loader()
+    for i, item in enumerate(loader.dataset):
+        item["vertebra"] = torch.tensor(8 + i)
+    torch.manual_seed(0)
+    network = tiny_network(shape_prior=True)
+    fit_training_statistics(network, [(8, torch.ones(1, SIZE, SIZE, SIZE))])
+    levels: list[torch.Tensor] = []
+    network.register_forward_pre_hook(lambda module, args, kwargs: levels.append(kwargs["level"]), with_kwargs=True)
+    trainer = TransVertTrainer(
+        device="cpu",
+        max_epochs=1,
+        train_data_loader=loader,
+        network=network,
+        optimizer=torch.optim.Adam(network.parameters(), 1e-3),
+        adversarial=False,
+        prepare_batch=PrepareBatchExtraInput(extra_keys={"level": "vertebra"}),
+    )
+    trainer.run()
+    assert [t.tolist() for t in levels] == [[8, 9], [10, 11]]

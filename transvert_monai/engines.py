@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.optimizer import Optimizer
 from torch.utils.data import DataLoader
 
+from transvert_monai.geometry import TargetCoding
 from transvert_monai.keys import TransVertKeys
 from transvert_monai.losses import TransVertDiscriminatorLoss, TransVertGeneratorLoss
 
@@ -123,8 +124,10 @@ class TransVertTrainer(Trainer):
         optim_set_to_none: ``zero_grad(set_to_none=...)`` for both optimizers.
         to_kwargs: extra arguments of ``prepare_batch``'s tensor conversion.
         amp_kwargs: arguments of ``torch.autocast("cuda")``.
-        discriminator_input: maps the generator output to what D judges against the targets, e.g.
-            ``torch.sigmoid`` for occupancy logits (targets 0/1); default the output itself (index coding).
+        discriminator_input: maps the generator output to what D judges against the targets (and what
+            ``l1_loss`` monitors), e.g. ``torch.sigmoid`` for occupancy logits (targets 0/1). Default: the
+            sigmoid when ``loss_function`` has the occupancy coding (the default loss does), else the
+            output itself (the index coding, or a loss that states no coding).
 
     Raises:
         ValueError: when ``adversarial`` is True but ``discriminator`` or ``d_optimizer`` is missing.
@@ -215,7 +218,10 @@ class TransVertTrainer(Trainer):
         self.adversarial = adversarial
         self.inferer = SimpleInferer() if inferer is None else inferer
         self.optim_set_to_none = optim_set_to_none
-        self.discriminator_input = discriminator_input if discriminator_input is not None else (lambda x: x)
+        if discriminator_input is None:
+            occupancy = getattr(self.loss_function, "target_coding", None) == TargetCoding.OCCUPANCY
+            discriminator_input = torch.sigmoid if occupancy else _identity
+        self.discriminator_input = discriminator_input
         if not adversarial and discriminator is not None:
             logger.info("TransVertTrainer: adversarial=False, the discriminator is not trained.")
 
@@ -315,6 +321,10 @@ class TransVertTrainer(Trainer):
             d_loss = self.d_loss_function(discriminator(targets), discriminator(fake)).mean()
         self._backward_step(d_loss, d_optimizer)
         return d_loss.detach()
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 def _without_grad_sync(module: torch.nn.Module) -> contextlib.AbstractContextManager:
