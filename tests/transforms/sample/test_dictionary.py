@@ -11,7 +11,14 @@ from transvert_monai.keys import TransVertKeys
 from transvert_monai.transforms import ExtractVertebraSamplesd, RandExtractVertebraSamplesd
 
 K = TransVertKeys
-SMALL = {"patch_size": 32, "target_size": 24, "target_spacing_mm": 2.0, "detector_spacing_mm": 2.4}
+GRID = {"patch_size": 32, "target_size": 24, "target_spacing_mm": 2.0, "pixel_mm_at_vertebra": 2.0}
+SMALL = {"sampling_grid": GRID}
+
+
+def small(**fields) -> dict:
+    """The small test grid with some fields changed, as ``ExtractVertebraSamplesd`` arguments."""
+    return {"sampling_grid": {**GRID, **fields}}
+
 VOI_MODES = ["disc", "body", "vertebra", "none"]
 
 
@@ -38,13 +45,13 @@ def case():
     }
 
 
-def test_one_sample_per_vertebra_with_packed_input_and_index_valued_target(case):
+def test_one_sample_per_vertebra_with_packed_input_and_occupancy_target(case):
     samples = ExtractVertebraSamplesd(**SMALL)(case)
     assert [s[K.VERTEBRA.value] for s in samples] == [20, 21]
     for s in samples:
         image, label = s[K.IMAGE.value], s[K.LABEL.value]
         assert image.shape == (4, 32, 32) and label.shape == (1, 24, 24, 24)
-        assert set(label.unique().tolist()) == {0.0, float(s[K.VERTEBRA.value])}
+        assert set(label.unique().tolist()) == {0.0, 1.0}  # occupancy: the level is not in the target
         for c in (0, 2):  # image channels are z-scored per patch
             assert abs(float(image[c].mean())) < 1e-4 and float(image[c].std(unbiased=False)) == pytest.approx(1.0, abs=1e-3)
         for c in (1, 3):  # VOI channels are 0/1 discs of radius 1 around the patch centre
@@ -52,6 +59,15 @@ def test_one_sample_per_vertebra_with_packed_input_and_index_valued_target(case)
             r, c_ = image[c].nonzero().float().mean(0).tolist()
             assert abs(r - 15.5) <= 1.0 and abs(c_ - 15.5) <= 1.0
         assert s[K.CASE.value] == "phantom" and K.CT.value not in s and K.MASK.value not in s
+
+
+def test_index_coding_gives_the_papers_index_valued_target(case):
+    occupancy = ExtractVertebraSamplesd(**SMALL)(case)
+    index = ExtractVertebraSamplesd(**small(target_coding="index"))(case)
+    for o, i in zip(occupancy, index):
+        assert set(i[K.LABEL.value].unique().tolist()) == {0.0, float(i[K.VERTEBRA.value])}
+        assert torch.equal(i[K.LABEL.value] > 0, o[K.LABEL.value] > 0)
+        assert torch.equal(i[K.IMAGE.value], o[K.IMAGE.value])
 
 
 def test_target_is_centred_on_the_vertebra(case):
@@ -73,7 +89,7 @@ def test_image_meta_holds_both_views_and_the_label_affine_the_target_grid(case):
 
 @pytest.mark.parametrize("mode", VOI_MODES)
 def test_every_voi_mode_gives_the_same_shapes(case, mode):
-    samples = ExtractVertebraSamplesd(voi_mode=mode, **SMALL)(case)
+    samples = ExtractVertebraSamplesd(**small(voi_mode=mode))(case)
     assert all(s[K.IMAGE.value].shape == (4, 32, 32) for s in samples)
     voi = samples[0][K.IMAGE.value][1]
     if mode == "none":
@@ -83,8 +99,8 @@ def test_every_voi_mode_gives_the_same_shapes(case, mode):
 
 
 def test_vertebra_shadow_is_larger_than_the_disc(case):
-    disc = ExtractVertebraSamplesd(voi_mode="disc", **SMALL)(case)[0][K.IMAGE.value]
-    whole = ExtractVertebraSamplesd(voi_mode="vertebra", **SMALL)(case)[0][K.IMAGE.value]
+    disc = ExtractVertebraSamplesd(**small(voi_mode="disc"))(case)[0][K.IMAGE.value]
+    whole = ExtractVertebraSamplesd(**small(voi_mode="vertebra"))(case)[0][K.IMAGE.value]
     assert whole[1].sum() > 20 * disc[1].sum() and whole[3].sum() > 20 * disc[3].sum()
 
 
@@ -150,14 +166,16 @@ def test_bad_input_names_the_problem(case, what, error, match):
 
 
 INVALID_INIT = [
-    ({"voi_mode": "centroid"}, "disc"),
-    ({"patch_size": 0}, "patch_size"),
-    ({"target_spacing_mm": -1.0}, "target_spacing_mm"),
+    (small(voi_mode="centroid"), "disc"),
+    (small(patch_size=0), "patch_size"),
+    (small(target_spacing_mm=-1.0), "target_spacing_mm"),
+    (small(target_coding="binary"), "occupancy"),
+    ({"sampling_grid": {**GRID, "detector_spacing_mm": 1.8}}, "unknown sampling-grid fields"),
     ({"source_to_detector_mm": 100.0}, "shorter"),
 ]
 
 
-@pytest.mark.parametrize("kwargs,match", INVALID_INIT, ids=[c[1] for c in INVALID_INIT])
+@pytest.mark.parametrize("kwargs,match", INVALID_INIT, ids=["voi_mode", "patch_size", "target_spacing_mm", "coding", "unknown-field", "distances"])
 def test_bad_parameters_fail_at_construction(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ExtractVertebraSamplesd(**kwargs)
@@ -200,3 +218,35 @@ def test_prepared_attenuation_is_reused_but_follows_voxel_edits_and_affine_chang
     assert torch.equal(edited, ExtractVertebraSamplesd(**SMALL)(case)[0][K.IMAGE.value])
     scaled = RandWorldScaled([K.CT.value, K.MASK.value], scale_range=0.2).set_random_state(0)(case)
     assert torch.equal(t(scaled)[0][K.IMAGE.value], ExtractVertebraSamplesd(**SMALL)(scaled)[0][K.IMAGE.value])
+
+
+# ----------------------------------------------------------------------------- scale-true patches
+def test_patch_pixel_spans_the_grid_length_at_the_vertebra_and_is_centred_on_its_projection(case):
+    from transvert_monai.geometry import SamplingGrid
+
+    grid = SamplingGrid(**GRID)
+    for s in ExtractVertebraSamplesd(sampling_grid=grid)(case):
+        image = s[K.IMAGE.value]
+        lat = ProjectionGeometry.from_dict(image.meta["lateral_geometry"])
+        centroid = case[K.CENTROIDS.value][s[K.VERTEBRA.value]]
+        rc, depth = lat.project(centroid[None], return_depth=True)
+        affine = image.affine.double()
+        # one patch pixel = pixel_mm_at_vertebra · SDD / d on the detector
+        step = grid.pixel_mm_at_vertebra * lat.source_to_detector_mm / float(depth[0])
+        torch.testing.assert_close(torch.linalg.norm(affine[:3, :2], dim=0), torch.full((2,), step, dtype=torch.float64))
+        # the patch centre, (P − 1) / 2 in both directions, is the projected centroid
+        centre = affine[:3, :2] @ torch.full((2,), (grid.patch_size - 1) / 2, dtype=torch.float64) + affine[:3, 3]
+        torch.testing.assert_close(centre, lat.pixel_to_world(rc)[0], atol=1e-6, rtol=0)
+        torch.testing.assert_close(torch.tensor(image.meta["centroid_px"][0], dtype=torch.float64), rc[0])
+
+
+def test_unnormalised_patches_are_the_raw_line_integrals_of_the_normalised_ones(case):
+    from transvert_monai.transforms.sample import zscore
+
+    raw = ExtractVertebraSamplesd(normalize=False, **SMALL)(case)
+    normalised = ExtractVertebraSamplesd(**SMALL)(case)
+    for r, n in zip(raw, normalised):
+        image = r[K.IMAGE.value].as_tensor()
+        assert float(image[[0, 2]].min()) >= 0.0 and float(image[[0, 2]].mean()) > 1.0  # line integrals through tissue
+        torch.testing.assert_close(zscore(image[[0, 2]]), n[K.IMAGE.value].as_tensor()[[0, 2]], atol=1e-5, rtol=1e-5)
+        assert torch.equal(image[[1, 3]], n[K.IMAGE.value].as_tensor()[[1, 3]])

@@ -38,7 +38,9 @@ def test_scaling_moves_affines_and_centroids_together_and_keeps_the_voxels(data)
 
 def test_scaled_case_still_gives_a_centred_target(data):
     out = RandWorldScaled(["ct", "mask"], scale_range=0.2).set_random_state(2)(data)
-    sample = ExtractVertebraSamplesd(patch_size=16, target_size=16, target_spacing_mm=2.0, detector_spacing_mm=2.4)(out)[0]
+    sample = ExtractVertebraSamplesd(
+        sampling_grid={"patch_size": 16, "target_size": 16, "target_spacing_mm": 2.0, "pixel_mm_at_vertebra": 2.0}
+    )(out)[0]
     com = (sample["label"][0] > 0).nonzero().float().mean(0)
     assert torch.allclose(com, torch.full((3,), 7.5), atol=0.75)
 
