@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tests.io.synthetic import write_png
+from transvert_monai.geometry import SamplingGrid
 from transvert_monai.io import Radiograph, read_radiograph
 from transvert_monai.transforms.radiograph import cut_patches, extract_radiograph_samples
 
@@ -49,13 +50,15 @@ def test_the_dot_is_at_the_patch_centre_after_resampling(pair):
     ap = read_radiograph(ap_path, "ap", flip_horizontal=True)
     s = extract_radiograph_samples(lat, ap, centroids)
     assert s.image.shape == (2, 4, 64, 64) and s.labels == [19, 20]
+    centre = torch.full((2,), 31.5, dtype=torch.float64)
     for b in range(2):
         for view, channel in ((0, 0), (1, 2)):
-            local = s.centroid_px[b, view] - s.patch_origin_px[b, view]
-            assert ((local >= 31) & (local < 32)).all()  # patch_origin centres the centroid on pixel 31.5 ± 0.5
-            torch.testing.assert_close(weighted_centre(s.image[b, channel]), local, atol=0.05, rtol=0)
+            # scale-true patches are centred on the centroid: it sits at (P − 1) / 2 in patch pixels
+            local = (s.centroid_px[b, view] - s.patch_origin_px[b, view]) / s.patch_step_px[b, view]
+            torch.testing.assert_close(local, centre, atol=1e-9, rtol=0)
+            torch.testing.assert_close(weighted_centre(s.image[b, channel]), centre, atol=0.05, rtol=0)
             voi = s.image[b, channel + 1]
-            assert voi[int(local[0].round()), int(local[1].round())] == 1 and 1 <= voi.sum() <= 5
+            assert voi[31:33, 31:33].all() and voi.sum() == 4  # radius 1 around 31.5: the four central pixels
 
 
 def test_patches_are_z_scored_and_discs_binary(pair):
@@ -76,9 +79,10 @@ def test_working_geometry_is_the_preset_at_the_working_spacing(pair):
         read_radiograph(lat_path, "lateral"),
         read_radiograph(ap_path, "ap", flip_horizontal=True),
         centroids,
-        working_spacing_mm=1.5,
+        grid=SamplingGrid(pixel_mm_at_vertebra=1.25),
     )
-    assert s.lateral_geometry.detector_spacing_mm == (1.5, 1.5) and s.ap_geometry.view == "ap"
+    # working pixels span the grid's pixel at the isocentre: 1.25 mm · 1800 / 1500 = 1.5 mm
+    assert s.lateral_geometry.detector_spacing_mm == pytest.approx((1.5, 1.5)) and s.ap_geometry.view == "ap"
     assert s.ap_geometry.detector_size_px == (120, 80)
 
 

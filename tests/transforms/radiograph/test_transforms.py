@@ -35,13 +35,14 @@ def test_radiograph_patches_output_type_follows_track_meta(track):
 
 
 INVALID_ARGS = [
-    ({"working_spacing_mm": 0.0}, "working_spacing_mm"),
-    ({"patch_size": 0}, "patch_size"),
-    ({"voi_radius_px": -1}, "voi_radius_px"),
+    ({"sampling_grid": {"pixel_mm_at_vertebra": 0.0}}, "pixel_mm_at_vertebra"),
+    ({"sampling_grid": {"patch_size": 0}}, "patch_size"),
+    ({"sampling_grid": {"voi_radius_px": -1}}, "voi_radius_px"),
+    ({"sampling_grid": {"working_spacing_mm": 1.8}}, "unknown sampling-grid fields"),
 ]
 
 
-@pytest.mark.parametrize("kw,match", INVALID_ARGS, ids=["spacing", "patch", "radius"])
+@pytest.mark.parametrize("kw,match", INVALID_ARGS, ids=["pixel", "patch", "radius", "old-argument"])
 def test_invalid_arguments_are_rejected(kw, match):
     with pytest.raises(ValueError, match=match):
         RadiographPatches(**kw)
@@ -83,3 +84,10 @@ def test_missing_centroids_item_is_a_key_error():
 def test_load_radiograph_needs_known_views():
     with pytest.raises(ValueError, match="lateral"):
         LoadRadiographd(["left", "right"])
+
+
+def test_patch_size_and_disc_come_from_the_sampling_grid():
+    out = RadiographPatches(sampling_grid={"patch_size": 32, "target_size": 32, "voi_radius_px": 2.0})(*views(), CENTROIDS)
+    assert out.shape == (2, 4, 32, 32)
+    # radius 2 around the centre (15.5, 15.5): the pixels within 2 patch pixels, 12 of them
+    assert out[0, 1].sum() == 12 and out[0, 1, 15:17, 15:17].all()
