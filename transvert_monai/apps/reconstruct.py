@@ -272,6 +272,7 @@ class SpineReconstructor:
         )
 
         t0 = time.perf_counter()
+        ranges = getattr(self.network, "volume_ranges_ml", None) or None  # saved with the weights
         shapes_dir = folder / "vertebrae"
         shapes_dir.mkdir()
         masks = binarize_prediction(result.shapes, result.labels)[:, 0].numpy()
@@ -296,16 +297,23 @@ class SpineReconstructor:
                 )  # fmt: skip
             render_views(result.label_volume, result.volume_affine, folder / "views.png")
             rows = vertebra_summary_rows(
-                result.label_volume, result.volume_affine, result.labels, result.centres_mm, result.residual_mm
-            )
+                result.label_volume, result.volume_affine, result.labels, result.centres_mm, result.residual_mm,
+                volume_ranges_ml=ranges,
+            )  # fmt: skip
         else:  # no stacking: each shape's volume on its own grid
-            from transvert_monai.outputs import summary_row
+            from transvert_monai.outputs import largest_component_fraction, summary_row
 
             for v, mask, affine, c, r in zip(
                 result.labels, masks, result.vertebra_affines, result.centres_mm, result.residual_mm
             ):
                 voxels = int(mask.sum())
-                rows.append(summary_row(v, c.tolist(), float(r), voxels, voxels * abs(float(torch.linalg.det(affine[:3, :3]))) / 1000.0))
+                volume_ml = voxels * abs(float(torch.linalg.det(affine[:3, :3]))) / 1000.0
+                fraction = largest_component_fraction(mask)
+                rows.append(
+                    summary_row(
+                        v, c.tolist(), float(r), voxels, volume_ml, volume_ranges_ml=ranges, largest_component_fraction=fraction
+                    )
+                )
         write_summary(folder / "summary.json", rows, placement=result.placement, skipped=result.samples.missing)
         result.timings_s["writing"] = time.perf_counter() - t0 - result.timings_s.get("writing_meshes", 0.0)
         return {"rows": rows}
