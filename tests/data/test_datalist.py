@@ -5,6 +5,8 @@ import json
 import pytest
 from monai.data import load_decathlon_datalist
 
+from transvert_monai.data.centroids import write_centroids
+
 from transvert_monai.data.datalist import (
     DATALIST_KEYS,
     make_item,
@@ -31,11 +33,15 @@ TOO_FEW = [
 
 
 def _touch_case_files(dataset_dir, cases):
+    """Placeholder CT and mask files, and a real centroid file holding the case's vertebrae."""
     for c in cases:
         for key in ("ct", "mask", "centroids"):
             path = dataset_dir / make_item(c["case"], [])[key]
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("x")
+            if key == "centroids":
+                write_centroids(path, {v: [0.0, 0.0, float(v)] for v in c["vertebrae"]}, "body_rule_estimate")
+            else:
+                path.write_text("x")
 
 
 def _lists(path):
@@ -131,12 +137,22 @@ def _no_testing(data):
     del data["testing"]
 
 
+def _level_not_in_case(data):
+    data["testing"][0]["vertebrae"] = [22]  # L3: the case holds T1–L1
+
+
+def _unreadable_centroids(data):
+    data["training"][0]["centroids"] = data["training"][0]["ct"]  # a file that is not centroid JSON
+
+
 INVALID_EDITS = [
     (_drop_key, r"training\[0\] \(case 'spine'\) lacks the key 'mask'"),
     (_missing_file, r"validation\[0\] \(case 'spine'\) key 'ct': file .*nowhere/ct.nii.gz does not exist"),
     (_bad_vertebra, r"testing\[0\] \(case 'spine'\) key 'vertebrae' holds \[26\]"),
     (_duplicate_vertebra, r"vertebra 8 of case 'spine' is also in 'training'"),
     (_no_testing, r"the key 'testing' \(a list\) is missing"),
+    (_level_not_in_case, r"testing\[0\] \(case 'spine'\) names L3, which the case does not have \(its centroids hold T1, .*L1\)"),
+    (_unreadable_centroids, r"training\[0\] \(case 'spine'\): .*not valid JSON"),
 ]
 
 
@@ -185,7 +201,7 @@ def test_leave_one_patient_out_needs_two_patients(tmp_path):
 
 
 def test_test_only_list_holds_every_vertebra_under_testing_even_with_two_vertebrae(tmp_path):
-    _touch_case_files(tmp_path, [{"case": "a"}])
+    _touch_case_files(tmp_path, [{"case": "a", "vertebrae": [20, 21]}])
     path = write_test_datalist([{"case": "a", "vertebrae": [21, 20]}], tmp_path / "data_lists", "mine")
     assert path.name == "mine_test.json"
     data = validate_datalist(path, tmp_path)

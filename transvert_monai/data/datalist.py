@@ -39,7 +39,8 @@ from monai.utils import look_up_option
 
 from transvert_monai.data.atomic import write_json_atomic
 from transvert_monai.data.case import CENTROIDS_FILE, CT_FILE, MASK_FILE
-from transvert_monai.data.labels import VERTEBRA_LABELS, is_vertebra_label, level_order
+from transvert_monai.data.centroids import read_centroids
+from transvert_monai.data.labels import VERTEBRA_LABELS, is_vertebra_label, label_to_name, level_order
 from transvert_monai.data.splits import (
     SplitMode,
     leave_one_patient_out,
@@ -288,7 +289,27 @@ def _item_problems(item: Any, where: str, dataset_dir: Path) -> list[str]:
             bad = [v for v in vertebrae if not is_vertebra_label(v)]
             if bad:
                 problems.append(f"{where} key 'vertebrae' holds {bad}, not VerSe indices (1–25 or 28)")
+            centroids = item.get(TransVertKeys.CENTROIDS.value)
+            if not bad and isinstance(centroids, str) and (dataset_dir / centroids).is_file():
+                problems += _missing_levels(item, where, dataset_dir / centroids)
     return problems
+
+
+def _missing_levels(item: dict, where: str, centroids_path: Path) -> list[str]:
+    """The problem of a data-list item naming vertebrae its case has no centroid for (none when all are there)."""
+    try:
+        present = read_centroids(centroids_path)
+    except (TransVertInputError, UnreadableFileError) as err:
+        return [f"{where}: {err}"]
+    missing = [v for v in item[TransVertKeys.VERTEBRAE.value] if v not in present]
+    if not missing:
+        return []
+    names = ", ".join(label_to_name(v) for v in missing)
+    have = ", ".join(label_to_name(v) for v in sorted(present)) or "none"
+    return [
+        f"{where} names {names}, which the case does not have (its centroids hold {have}); "
+        "regenerate the data list with `transvert-prepare` or drop those levels"
+    ]
 
 
 def validate_datalist(path: str | os.PathLike, dataset_dir: str | os.PathLike) -> dict[str, Any]:
