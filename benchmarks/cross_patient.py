@@ -27,6 +27,7 @@ its last line one JSON object.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import subprocess
@@ -38,7 +39,9 @@ from pathlib import Path
 import torch
 from monai.transforms import Compose, LoadImaged, Spacingd
 
-from transvert_monai.apps.reconstruct import load_bundle_network
+from monai.bundle import ConfigParser
+
+from transvert_monai.apps.reconstruct import load_weights
 from transvert_monai.data import label_to_name, load_datalist, prepare_example
 from transvert_monai.metrics import compute_vertebra_metrics
 from transvert_monai.networks.shape_prior import nearest_level
@@ -60,7 +63,29 @@ def _load(ct_spacing_mm: float = 1.5) -> Compose:
     )
 
 
-def train(data_list: Path, out: Path, iterations: int, epoch_length: int) -> Path:
+def _overrides(pairs: list[str]) -> dict[str, object]:
+    """``["key=value", ...]`` bundle overrides, values as Python literals (``False``, ``0.5``) or strings."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key] = text
+    return out
+
+
+def build_network(overrides: dict[str, object]) -> torch.nn.Module:
+    """``network_def`` of ``train.json`` with ``overrides`` (the architecture the weights were trained with)."""
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / "configs" / "train.json"))
+    parser["bundle_root"] = str(BUNDLE)
+    for key, value in overrides.items():
+        parser[key] = value
+    return parser.get_parsed_content("network_def")
+
+
+def train(data_list: Path, out: Path, iterations: int, epoch_length: int, overrides: dict[str, object]) -> Path:
     """Train the bundle from scratch on ``data_list``; return the best-validation weights."""
     epochs = max(1, math.ceil(iterations / epoch_length))
     cmd = [
@@ -76,6 +101,8 @@ def train(data_list: Path, out: Path, iterations: int, epoch_length: int) -> Pat
         "--epoch_length", str(epoch_length),
         "--val_interval", str(max(1, epochs // 4)),
     ]  # fmt: skip
+    for key, value in overrides.items():
+        cmd += [f"--{key}", repr(value) if not isinstance(value, str) else value]
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "train.log", "w") as log:
         subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
@@ -92,9 +119,11 @@ def _mean_shapes(targets) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     return overall, {v: sums[v] / counts[v] for v in sums}
 
 
-def score(model: Path, dataset: Path, data_list: Path, key: str, baselines: bool) -> dict[str, list[dict[str, float]]]:
+def score(
+    model: Path, dataset: Path, data_list: Path, key: str, baselines: bool, overrides: dict[str, object] | None = None
+) -> dict[str, list[dict[str, float]]]:
     """Per test vertebra and pose: the model's and (with ``baselines``) the mean shapes' scores."""
-    network = load_bundle_network(BUNDLE, str(model)).eval()
+    network = load_weights(build_network(overrides or {}), model).eval()
     grid = network.sampling_grid
     load = _load()
     level_means: dict[int, torch.Tensor] = {}
@@ -107,9 +136,9 @@ def score(model: Path, dataset: Path, data_list: Path, key: str, baselines: bool
     items = with_fixed_poses(load_datalist(data_list, key, dataset), poses_per_item=8, seed=4321, **RANGES)
     for item in items:
         for s in extract(load(item)):
-            level, y = int(s["vertebra"]), s["label"].as_tensor()[None]
+            level, y = int(s["vertebra"]), (s["label"].as_tensor()[None] > 0).float()  # occupancy in either coding
             with torch.no_grad():
-                prob = torch.sigmoid(network(s["image"].as_tensor()[None], torch.tensor([level])))
+                prob = grid.to_probability(network(s["image"].as_tensor()[None], torch.tensor([level])), level)
             preds = {"model": prob}
             if baselines:
                 preds["mean_shape"] = overall[None]
@@ -184,22 +213,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/cross_patient"))
     parser.add_argument("--skip-training", action="store_true", help="score the models already in --out")
     parser.add_argument("--directions", default="0,1", help="LOPO folds to run (0: test chest, 1: test abdomen)")
+    parser.add_argument("--override", action="append", default=[], help="bundle override key=value (repeatable)")
     parser.add_argument("--old-setting", action="store_true", help="the single-patient (chest fold 0) comparison instead")
     parser.add_argument("--shipped", type=Path, default=None, help="also score these weights on both patients (in-patient)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     dataset = prepare_example()
-    summary: dict[str, object] = {}
+    overrides = _overrides(args.override)
+    summary: dict[str, object] = {"overrides": overrides}
     if args.old_setting:
         out = args.out / "chest_fold0"
         chest_list, abdomen_list = _single_patient_lists(dataset, out)
         t0 = time.perf_counter()
         model = out / "models" / "model.pt"
         if not args.skip_training:
-            model = train(chest_list, out, args.iterations, args.epoch_length)
+            model = train(chest_list, out, args.iterations, args.epoch_length, overrides)
         train_s = time.perf_counter() - t0
         for name, data_list in (("chest T1,T4,T7,T10,L1 (IN-PATIENT)", chest_list), ("abdomen L1-L5 (new patient)", abdomen_list)):
-            rows = score(model, dataset, data_list, "testing", baselines=True)
+            rows = score(model, dataset, data_list, "testing", baselines=True, overrides=overrides)
             table = summarise(rows)
             summary[name] = {"iterations": args.iterations, "train_s": round(train_s), **table}
             print(f"\nsingle-patient setting (chest fold 0), {name}, {args.iterations} iterations:")
@@ -214,9 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         model = out / "models" / "model.pt"
         t0 = time.perf_counter()
         if not args.skip_training:
-            model = train(data_list, out, args.iterations, args.epoch_length)
+            model = train(data_list, out, args.iterations, args.epoch_length, overrides)
         train_s = time.perf_counter() - t0
-        rows = score(model, dataset, data_list, "testing", baselines=True)
+        rows = score(model, dataset, data_list, "testing", baselines=True, overrides=overrides)
         table = summarise(rows)
         summary[f"lopo{k}"] = {"direction": DIRECTIONS[k], "iterations": args.iterations, "train_s": round(train_s), **table}
         print(f"\nleave-one-patient-out fold {k}: {DIRECTIONS[k]} ({args.iterations} iterations, {train_s / 60:.1f} min)")
