@@ -13,11 +13,10 @@ from transvert_monai.geometry import SamplingGrid, TargetCoding, VOIMode, ap_vie
 INVALID_GRIDS = [
     ({"patch_size": 0}, "`patch_size` must be a positive whole number, got 0"),
     ({"patch_size": 63.5}, "`patch_size` must be a positive whole number"),
-    ({"target_size": True}, "`target_size` must be a positive whole number"),
+    ({"target_size": 64.0001}, "`target_size` must be a positive whole number"),
     ({"target_spacing_mm": -1.5}, "`target_spacing_mm` must be a positive finite number, got -1.5"),
     ({"target_spacing_mm": float("inf")}, "`target_spacing_mm` must be a positive finite number"),
     ({"pixel_mm_at_vertebra": 0.0}, "`pixel_mm_at_vertebra` must be a positive finite number"),
-    ({"pixel_mm_at_vertebra": "1.5"}, "`pixel_mm_at_vertebra` must be a positive finite number, got '1.5'"),
     ({"voi_radius_px": -1}, "`voi_radius_px` must be a non-negative number, got -1"),
     ({"voi_mode": "centroid"}, "disc"),  # look_up_option lists the choices
     ({"target_coding": "binary"}, "occupancy"),
@@ -25,11 +24,10 @@ INVALID_GRIDS = [
 INVALID_IDS = [
     "zero-patch",
     "fractional-patch",
-    "bool-target-size",
+    "fractional-target-size",
     "negative-spacing",
     "infinite-spacing",
     "zero-pixel",
-    "string-pixel",
     "negative-radius",
     "unknown-voi",
     "unknown-coding",
@@ -39,6 +37,24 @@ INVALID_IDS = [
 @pytest.mark.parametrize("fields,match", INVALID_GRIDS, ids=INVALID_IDS)
 def test_bad_grid_fields_are_rejected_with_the_field_named(fields, match):
     with pytest.raises(ValueError, match=match.replace("(", r"\(").replace(")", r"\)")):
+        SamplingGrid(**fields)
+
+
+TYPE_ERRORS = [
+    ({"patch_size": "64"}, "`patch_size` must be a positive whole number, got '64' (str)"),
+    ({"target_size": True}, "`target_size` must be a positive whole number, got True (bool)"),
+    ({"pixel_mm_at_vertebra": "1.5"}, "`pixel_mm_at_vertebra` must be a positive finite number, got '1.5' (str)"),
+    ({"voi_radius_px": None}, "`voi_radius_px` must be a non-negative number, got None"),
+]
+
+
+@pytest.mark.parametrize("fields,match", TYPE_ERRORS, ids=["str-patch", "bool-target", "str-pixel", "none-radius"])
+def test_grid_fields_of_the_wrong_type_are_config_type_errors(fields, match):
+    from transvert_monai.errors import ConfigTypeError
+
+    with pytest.raises(ConfigTypeError, match=match.replace("(", r"\(").replace(")", r"\)")):
+        SamplingGrid(**fields)
+    with pytest.raises(TypeError):  # a ConfigTypeError is a TypeError
         SamplingGrid(**fields)
 
 

@@ -287,16 +287,21 @@ def _tiny_bundle(folder: Path, **inference_overrides) -> Path:
     inference = json.loads((BUNDLE / "configs" / "inference.json").read_text())
     inference.update({"channels": list(TINY_CHANNELS), **inference_overrides})
     (folder / "configs" / "inference.json").write_text(json.dumps(inference))
-    torch.save(TransVert(channels=TINY_CHANNELS).state_dict(), folder / "models" / "model.pt")
+    torch.save(_tiny_network().state_dict(), folder / "models" / "model.pt")
     return folder
 
 
+def _tiny_network(**kwargs) -> TransVert:
+    """The network of the tiny bundle: the inference config's (shape prior, default grid) at tiny widths."""
+    return TransVert(channels=TINY_CHANNELS, shape_prior=True, **kwargs)
+
+
 def _weights_of_another_width(weights: Path) -> None:
-    torch.save(TransVert(channels=(8, 16, 32, 64)).state_dict(), weights)
+    torch.save(TransVert(channels=(8, 16, 32, 64), shape_prior=True).state_dict(), weights)
 
 
 def _weights_of_another_variant(weights: Path) -> None:
-    torch.save(TransVert(channels=TINY_CHANNELS, variant="sagittal_only").state_dict(), weights)
+    torch.save(_tiny_network(variant="sagittal_only").state_dict(), weights)
 
 
 def _truncated_weights(weights: Path) -> None:
@@ -315,6 +320,16 @@ def _not_a_state_dict(weights: Path) -> None:
     torch.save([torch.zeros(3)], weights)
 
 
+def _weights_without_a_grid(weights: Path) -> None:
+    state = _tiny_network().state_dict()
+    del state["_extra_state"]  # as saved before the sampling grid travelled with the weights
+    torch.save(state, weights)
+
+
+def _weights_of_another_grid(weights: Path) -> None:
+    torch.save(_tiny_network(sampling_grid={"pixel_mm_at_vertebra": 1.2}).state_dict(), weights)
+
+
 CHECKPOINT_CASES = [
     (_weights_of_another_width, CheckpointMismatchError, "(?s)do not fit the network.*size mismatch"),
     (_weights_of_another_variant, CheckpointMismatchError, "(?s)do not fit the network.*Missing key"),
@@ -322,6 +337,8 @@ CHECKPOINT_CASES = [
     (_empty_weights, UnreadableFileError, "cannot read the weights file"),
     (_pickled_model, UnreadableFileError, "holds objects other than tensors"),
     (_not_a_state_dict, CheckpointMismatchError, "holds a list, not a state dict"),
+    (_weights_without_a_grid, CheckpointMismatchError, "carry no sampling grid"),
+    (_weights_of_another_grid, CheckpointMismatchError, "another sampling grid.*pixel_mm_at_vertebra: weights 1.2, network 1.5"),
 ]
 
 
@@ -345,7 +362,7 @@ def test_checkpoint_of_the_wrong_architecture_is_also_a_runtime_error(tmp_path):
 
 def test_training_checkpoint_is_read_through_its_network_entry(tmp_path):
     bundle = _tiny_bundle(tmp_path / "bundle")
-    state = TransVert(channels=TINY_CHANNELS).state_dict()
+    state = _tiny_network().state_dict()
     torch.save({"network": state, "optimizer": {"state": {}}}, bundle / "models" / "checkpoint_final.pt")
     net = load_bundle_network(bundle, str(bundle / "models" / "checkpoint_final.pt"))
     assert torch.equal(net.state_dict()["head.conv.weight"], state["head.conv.weight"])
@@ -585,7 +602,7 @@ def case() -> dict:
     }
 
 
-SMALL = {"patch_size": 32, "target_size": 24, "target_spacing_mm": 2.0, "detector_spacing_mm": 2.4}
+SMALL = {"sampling_grid": {"patch_size": 32, "target_size": 24, "target_spacing_mm": 2.0, "pixel_mm_at_vertebra": 2.0}}
 
 
 def test_centroids_outside_the_ct_field_of_view_are_rejected(case):
@@ -661,8 +678,8 @@ def _chain(err: BaseException) -> str:
 TRAINING_OVERRIDES = [
     ({"variant": "sagital"}, "network_def", ValueError, "Unsupported option 'sagital'.*sagittal_only"),
     ({"channels": 8}, "network_def", ConfigTypeError, r"`channels` must be a list of positive integers.*--channels"),
-    ({"target_size": "64"}, "network_def", ConfigTypeError, "`spatial_size` must be a whole number, got '64'"),
-    ({"target_spacing_mm": "1.5"}, "train#augmentation", ConfigTypeError, "`target_spacing_mm` must be a number"),
+    ({"target_size": "64"}, "network_def", ConfigTypeError, "`target_size` must be a positive whole number, got '64'"),
+    ({"target_spacing_mm": "1.5"}, "train#augmentation", ConfigTypeError, "`target_spacing_mm` must be a positive finite number"),
     ({"max_vertebrae_per_case": 2.5}, "train#augmentation", ValueError, "`max_samples` must be a positive whole"),
 ]
 

@@ -54,14 +54,24 @@ class VOIMode(StrEnum):
     NONE = "none"  #: no annotation (zeros)
 
 
+def _number(name: str, value: Any, what: str) -> None:
+    # a string or a bool (e.g. a bundle override `--target_size 64` arriving as "64") is a type error
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        from transvert_monai.errors import ConfigTypeError
+
+        raise ConfigTypeError(f"SamplingGrid `{name}` must be {what}, got {value!r} ({type(value).__name__}).")
+
+
 def _positive_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+    _number(name, value, "a positive finite number")
+    if not math.isfinite(value) or value <= 0:
         raise ValueError(f"SamplingGrid `{name}` must be a positive finite number, got {value!r}.")
     return float(value)
 
 
 def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or int(value) != value or value < 1:
+    _number(name, value, "a positive whole number")
+    if not math.isfinite(value) or int(value) != value or value < 1:
         raise ValueError(f"SamplingGrid `{name}` must be a positive whole number, got {value!r}.")
     return int(value)
 
@@ -82,6 +92,7 @@ class SamplingGrid:
 
     Raises:
         ValueError: a non-positive size or spacing, a negative radius, an unknown option string.
+        ConfigTypeError: a size, spacing or radius that is not a number (also a ``TypeError``).
 
     Example:
         >>> grid = SamplingGrid()
@@ -103,7 +114,8 @@ class SamplingGrid:
         object.__setattr__(self, "target_spacing_mm", _positive_number("target_spacing_mm", self.target_spacing_mm))
         object.__setattr__(self, "pixel_mm_at_vertebra", _positive_number("pixel_mm_at_vertebra", self.pixel_mm_at_vertebra))
         radius = self.voi_radius_px
-        if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not math.isfinite(radius) or radius < 0:
+        _number("voi_radius_px", radius, "a non-negative number")
+        if not math.isfinite(radius) or radius < 0:
             raise ValueError(f"SamplingGrid `voi_radius_px` must be a non-negative number, got {radius!r}.")
         object.__setattr__(self, "voi_radius_px", float(radius))
         object.__setattr__(self, "voi_mode", look_up_option(self.voi_mode, VOIMode).value)
