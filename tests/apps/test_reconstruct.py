@@ -33,7 +33,7 @@ def radiographs(example_case, tmp_path_factory):
 @pytest.fixture(scope="module")
 def network():
     torch.manual_seed(0)
-    return TransVert(channels=(4, 8, 16, 32)).eval()
+    return TransVert(channels=(4, 8, 16, 32), shape_prior=True).eval()  # as inference.json builds it
 
 
 def _run(network, radiographs, out, **kwargs):
@@ -123,7 +123,7 @@ def test_command_line_uses_the_bundle_weights(network, radiographs, tmp_path):
     assert main([*argv, "--bundle", str(bundle), "--output", str(tmp_path / "cli"), "--device", "cpu"]) == 0
     assert (tmp_path / "cli" / "summary.json").is_file()
     assert main([*argv, "--bundle", str(bundle), "--output", str(tmp_path / "cli"), "--device", "cpu"]) == 2  # not empty
-    torch.save(TransVert(channels=(8, 16, 32, 64)).state_dict(), bundle / "models" / "model.pt")
+    torch.save(TransVert(channels=(8, 16, 32, 64), shape_prior=True).state_dict(), bundle / "models" / "model.pt")
     assert main([*argv, "--bundle", str(bundle), "--output", str(tmp_path / "wrong"), "--device", "cpu"]) == 2
     assert not (tmp_path / "wrong").exists()
 
