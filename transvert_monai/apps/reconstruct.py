@@ -31,7 +31,16 @@ from typing import Any
 
 import torch
 
-__all__ = ["SpineReconstruction", "SpineReconstructor", "load_bundle_network", "main", "entry_point"]
+__all__ = [
+    "SpineReconstruction",
+    "SpineReconstructor",
+    "load_bundle_network",
+    "load_weights",
+    "read_weights",
+    "weights_sampling_grid",
+    "main",
+    "entry_point",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +92,7 @@ def load_bundle_network(bundle_dir: str | os.PathLike, model_file: str | None = 
     except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError
         raise UnreadableFileError(f"the bundle's inference config {config} is not valid JSON: {err}.") from None
     parser["bundle_root"] = str(bundle)
+    parser["model_path"] = str(weights)  # inference.json builds the network on the weights' own sampling grid
     try:
         network = parser.get_parsed_content("network_def")
     except Exception as err:  # MONAI wraps the component's own error in a RuntimeError: report the innermost
@@ -110,18 +120,44 @@ def load_weights(
         UnreadableFileError: a truncated file, not a PyTorch checkpoint, or one holding more than tensors.
         CheckpointMismatchError: the weights do not fit the network (another architecture or width).
     """
+    from transvert_monai.errors import CheckpointMismatchError
+
+    weights = Path(weights)
+    config = described_by if described_by is not None else type(network).__name__
+    state = read_weights(weights)
+    try:
+        network.load_state_dict(state)
+    except CheckpointMismatchError as err:  # the network's own check (sampling grid)
+        raise CheckpointMismatchError(f"the weights {weights} do not fit the network of {config}: {err}") from None
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise CheckpointMismatchError(
+            f"the weights {weights} do not fit the network of {config} (another variant or width?): {str(err)[:500]}"
+        ) from None
+    return network.to(device)
+
+
+def read_weights(weights: str | os.PathLike) -> dict[str, Any]:
+    """The state dict in a weights file, read with ``torch.load(weights_only=True)``.
+
+    A plain state dict is read, and so are the ``"model"`` entry of a best-metric checkpoint and the
+    ``"network"`` entry of a training checkpoint (``checkpoint_final.pt``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        UnreadableFileError: a truncated file, not a PyTorch checkpoint, or one holding more than tensors.
+        CheckpointMismatchError: the file holds no state dict.
+    """
     from transvert_monai.errors import CheckpointMismatchError, UnreadableFileError
 
     weights = Path(weights)
     if not weights.is_file():
         raise FileNotFoundError(f"the weights file {weights} does not exist; train the bundle first or give another file.")
-    config = described_by if described_by is not None else type(network).__name__
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise UnreadableFileError(
-            f"the weights file {weights} holds objects other than tensors (a pickled model or training state), which "
-            "torch.load(weights_only=True) refuses to run; save and pass network.state_dict() instead."
+            f"the weights file {weights} holds objects other than tensors (a pickled model or training state) and is "
+            "refused; it must be a plain weights file (network.state_dict(), as training writes to models/model.pt)."
         ) from None
     except Exception as err:  # truncated zip (RuntimeError), foreign file (EOFError, KeyError), ...
         text = str(err).strip()
@@ -137,13 +173,31 @@ def load_weights(
             f"the weights file {weights} holds a {type(state).__name__}, not a state dict "
             "({parameter name: tensor}); save network.state_dict()."
         )
-    try:
-        network.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as err:
+    return state
+
+
+def weights_sampling_grid(weights: str | os.PathLike) -> Any:
+    """The :class:`~transvert_monai.geometry.SamplingGrid` a weights file was trained with.
+
+    ``inference.json`` builds its network with it, so a model always runs on the grid it learnt.
+
+    Raises:
+        FileNotFoundError, UnreadableFileError: see :func:`read_weights`.
+        CheckpointMismatchError: the weights carry no (readable) sampling grid.
+    """
+    from transvert_monai.errors import CheckpointMismatchError
+    from transvert_monai.geometry import SamplingGrid
+
+    extra = read_weights(weights).get("_extra_state")
+    if not isinstance(extra, dict) or "sampling_grid" not in extra:
         raise CheckpointMismatchError(
-            f"the weights {weights} do not fit the network of {config} (another variant or width?): {str(err)[:500]}"
-        ) from None
-    return network.to(device)
+            f"the weights {weights} carry no sampling grid: they predate version 0.3 (scale-true patches, occupancy "
+            "targets); retrain them with this version's train.json."
+        )
+    try:
+        return SamplingGrid.from_dict(extra["sampling_grid"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointMismatchError(f"the weights {weights} carry an unreadable sampling grid: {err}") from None
 
 
 def channels_last_3d(network: torch.nn.Module) -> torch.nn.Module:
