@@ -24,7 +24,7 @@ from monai.data import MetaTensor
 from tests.conftest import make_affine
 from tests.data.synthetic import SPINE_BOXES, SPINE_SHAPE, affine_for, label_map, save_nifti, write_verse2020_case
 from tests.io.synthetic import gradient_image, write_dicom, write_nifti, write_png
-from transvert_monai.apps.reconstruct import SpineReconstructor, load_bundle_network
+from transvert_monai.apps.reconstruct import SpineReconstructor, load_bundle_network, load_weights
 from transvert_monai.apps.reconstruct import main as reconstruct_main
 from transvert_monai.data import load_datalist
 from transvert_monai.data.prepare import main as prepare_main
@@ -338,8 +338,21 @@ CHECKPOINT_CASES = [
     (_pickled_model, UnreadableFileError, "holds objects other than tensors"),
     (_not_a_state_dict, CheckpointMismatchError, "holds a list, not a state dict"),
     (_weights_without_a_grid, CheckpointMismatchError, "carry no sampling grid"),
-    (_weights_of_another_grid, CheckpointMismatchError, "another sampling grid.*pixel_mm_at_vertebra: weights 1.2, network 1.5"),
 ]
+
+
+def test_bundle_network_takes_the_sampling_grid_of_its_weights(tmp_path):
+    """inference.json builds the network on the grid saved in the weights, so it can't run with another grid."""
+    bundle = _tiny_bundle(tmp_path / "bundle")
+    _weights_of_another_grid(bundle / "models" / "model.pt")
+    assert load_bundle_network(bundle).sampling_grid.pixel_mm_at_vertebra == 1.2
+
+
+def test_weights_of_another_grid_are_refused_by_a_network_built_for_its_own(tmp_path):
+    weights = tmp_path / "model.pt"
+    _weights_of_another_grid(weights)
+    with pytest.raises(CheckpointMismatchError, match="another sampling grid.*pixel_mm_at_vertebra: weights 1.2, network 1.5"):
+        load_weights(_tiny_network(), weights)
 
 
 @pytest.mark.parametrize("make_bad,error,match", CHECKPOINT_CASES, ids=_ids(CHECKPOINT_CASES))
