@@ -99,6 +99,8 @@ def load_bundle_network(bundle_dir: str | os.PathLike, model_file: str | None = 
         cause: BaseException = err
         while cause.__cause__ is not None:
             cause = cause.__cause__
+        if isinstance(cause, (FileNotFoundError, UnreadableFileError, CheckpointMismatchError)):
+            raise cause from None  # the weights' own problem (read for their sampling grid), named as such
         raise TransVertInputError(
             f"cannot build the network (`network_def`) of {config}: {str(cause).strip().rstrip('.')}; check its "
             "values (variant, channels, strides, target_size)."
