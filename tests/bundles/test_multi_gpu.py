@@ -67,7 +67,9 @@ def test_samplers_shard_training_and_validation_per_rank(example_dataset, monkey
     assert parser.get_parsed_content("is_main_process") is False
     loader = parser.get_parsed_content("train#dataloader")
     assert isinstance(loader.sampler, DistributedSampler) and loader.sampler.shuffle
-    # the example has one validation item for two ranks: both validate it rather than one rank idling
+    # one validation item for two ranks: both validate it rather than one rank idling
+    parser["validate#datalist"] = [{"case": "case0"}]
+    parser.parse()
     assert parser.get_parsed_content("validate#sampler") is None
 
     shards = []
