@@ -56,3 +56,22 @@ def test_same_seed_same_factors_and_zero_probability_is_identity(data):
 def test_scale_range_of_one_or_more_is_rejected():
     with pytest.raises(ValueError, match="below 1"):
         RandWorldScaled("ct", scale_range=1.0)
+
+
+def test_isotropic_scale_changes_the_size_not_the_shape_and_spans_its_range(data):
+    scaler = RandWorldScaled(["ct", "mask"], scale_range=0.0, isotropic_scale_range=0.25).set_random_state(4)
+    factors = []
+    for _ in range(200):
+        out = scaler(data)
+        f = out["ct"].meta["world_scale"]
+        assert f[0] == pytest.approx(f[1]) == pytest.approx(f[2])  # one factor for every axis
+        factors.append(f[0])
+    assert 1 / 1.25 - 1e-9 <= min(factors) < 0.85 and 1.2 < max(factors) <= 1.25 + 1e-9
+    # log-uniform: as many shrunk as enlarged
+    assert abs(sum(f < 1 for f in factors) - 100) < 25
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, True, "0.2"])
+def test_isotropic_scale_range_outside_zero_one_is_rejected(bad):
+    with pytest.raises(ValueError, match="isotropic_scale_range"):
+        RandWorldScaled("ct", isotropic_scale_range=bad)

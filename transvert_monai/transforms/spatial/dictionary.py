@@ -44,12 +44,16 @@ class RandWorldScaled(RandomizableTransform, MapTransform):
     """Scale the anatomy of a case by a random factor per world axis (about the first key's grid centre).
 
     The factors are drawn uniform in ``1 ± scale_range`` per axis (x: left–right, y: anterior–posterior,
-    z: superior–inferior). The affines of ``keys`` and the centroids under ``centroids_key`` are mapped;
+    z: superior–inferior), times one common factor drawn log-uniform in ``[1 / (1 + s), 1 + s]`` with
+    ``s = isotropic_scale_range`` (a vertebra of another size, not only another shape: with a per-level
+    shape prior it teaches the network to read the vertebra's size from the scale-true patches
+    instead of trusting the prior's). The affines of ``keys`` and the centroids under ``centroids_key`` are mapped;
     the voxel arrays are untouched. The factors are stored in each MetaTensor's meta under ``"world_scale"``.
 
     Args:
         keys: volumes sharing one grid (CT, mask).
         scale_range: half-range of the factors (one number or three); default 0.1.
+        isotropic_scale_range: ``s`` of the common factor (0: none, the default).
         centroids_key: item with ``{index: world mm}`` centroids to move along (None: no centroids).
         prob: probability of scaling.
         allow_missing_keys: as MONAI.
@@ -65,12 +69,18 @@ class RandWorldScaled(RandomizableTransform, MapTransform):
         centroids_key: str | None = TransVertKeys.CENTROIDS.value,
         prob: float = 1.0,
         allow_missing_keys: bool = False,
+        isotropic_scale_range: float = 0.0,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
         self.scale_range = sample_range(scale_range, "scale_range")
         if any(r >= 1 for r in self.scale_range):
             raise ValueError(f"`scale_range` must be below 1 (a factor must stay positive), got {scale_range!r}.")
+        if isinstance(isotropic_scale_range, bool) or not isinstance(isotropic_scale_range, (int, float)) or not (
+            0 <= isotropic_scale_range < 1
+        ):
+            raise ValueError(f"`isotropic_scale_range` must be a number in [0, 1), got {isotropic_scale_range!r}.")
+        self.isotropic_scale_range = float(isotropic_scale_range)
         self.centroids_key = centroids_key
         self.factors = (1.0, 1.0, 1.0)
 
@@ -80,9 +90,15 @@ class RandWorldScaled(RandomizableTransform, MapTransform):
 
     def randomize(self, data: Any = None) -> None:
         super().randomize(None)
-        self.factors = (
-            tuple(1.0 + float(self.R.uniform(-r, r)) for r in self.scale_range) if self._do_transform else (1.0, 1.0, 1.0)
-        )
+        if not self._do_transform:
+            self.factors = (1.0, 1.0, 1.0)
+            return
+        per_axis = [1.0 + float(self.R.uniform(-r, r)) for r in self.scale_range]
+        common = 1.0
+        if self.isotropic_scale_range:
+            bound = math.log1p(self.isotropic_scale_range)
+            common = math.exp(float(self.R.uniform(-bound, bound)))
+        self.factors = tuple(f * common for f in per_axis)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
