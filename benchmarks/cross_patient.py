@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epoch-length", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("runs/cross_patient"))
     parser.add_argument("--skip-training", action="store_true", help="score the models already in --out")
-    parser.add_argument("--directions", default="0,1", help="LOPO folds to run (0: test chest, 1: test abdomen)")
+    parser.add_argument("--directions", default="0,1", help="LOPO folds to run (0: test chest, 1: test abdomen; '' none)")
     parser.add_argument("--override", action="append", default=[], help="bundle override key=value (repeatable)")
     parser.add_argument("--old-setting", action="store_true", help="the single-patient (chest fold 0) comparison instead")
     parser.add_argument("--shipped", type=Path, default=None, help="also score these weights on both patients (in-patient)")
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join("  " + line for line in per_level(rows)))
         print(json.dumps(summary))
         return 0
-    for k in (int(x) for x in args.directions.split(",")):
+    for k in (int(x) for x in args.directions.split(",") if x.strip()):
         data_list = dataset / "data_lists" / f"example_lopo{k}.json"
         out = args.out / f"lopo{k}"
         model = out / "models" / "model.pt"
