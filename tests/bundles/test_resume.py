@@ -70,7 +70,10 @@ def test_killed_run_resumes_on_the_same_curve(tmp_path, example_dataset):
     ref = torch.load(tmp_path / "reference" / "models" / "checkpoint_final.pt", weights_only=True)
     res = torch.load(models / "checkpoint_final.pt", weights_only=True)
     for key in ("network", "discriminator"):
-        assert all(torch.equal(ref[key][k], res[key][k]) for k in ref[key])
+        assert all(
+            torch.equal(ref[key][k], res[key][k]) if isinstance(ref[key][k], torch.Tensor) else ref[key][k] == res[key][k]
+            for k in ref[key]
+        )
     assert res["training_state"]["epoch"] == 4 and res["training_state"]["iteration"] == 8
 
 

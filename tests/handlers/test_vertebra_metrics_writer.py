@@ -135,3 +135,15 @@ def test_only_rank_zero_writes(tmp_path, monkeypatch):
 def test_bad_point_count_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="n_points"):
         VertebraMetricsWriter(output_dir=tmp_path, n_points=0)
+
+
+def test_occupancy_samples_are_scored_at_probability_one_half(tmp_path):
+    """Occupancy coding: 0/1 targets and probabilities give the same scores as the {0, i} samples."""
+    occupancy = [(c, v, p / v * 0.9, (y > 0).float()) for c, v, p, y in SAMPLES]  # probabilities 0.9 inside
+    run_evaluator(tmp_path / "index")
+    run_evaluator(tmp_path / "occupancy", samples=occupancy)
+    index_rows = read_csv(tmp_path / "index" / "vertebra_metrics.csv")
+    occupancy_rows = read_csv(tmp_path / "occupancy" / "vertebra_metrics.csv")
+    assert [float(r["dice"]) for r in occupancy_rows] == pytest.approx([float(r["dice"]) for r in index_rows])
+    assert [float(r["hd_mm"]) for r in occupancy_rows] == pytest.approx(EXPECTED_HD_MM, rel=1e-5)
+    assert all(0 < float(r["dice"]) <= 1 for r in occupancy_rows)

@@ -90,7 +90,8 @@ class VertebraMetricsWriter:
     per-sample dicts, or one batch dict) and the identifiers ``case`` (str) and ``vertebra`` (VerSe
     index) from ``engine.state.batch``, then computes Dice, HD, HD95 and the Chamfer distance with
     :func:`transvert_monai.metrics.compute_vertebra_metrics`, binarizing at half the ``vertebra``
-    index. The spacing comes from the label MetaTensor's affine when it has one, else from
+    index; occupancy-coded samples (0/1 targets, predicted probabilities) are scaled by the index
+    first, so they are binarised at probability 0.5. The spacing comes from the label MetaTensor's affine when it has one, else from
     ``spacing_mm``. At ``EPOCH_COMPLETED`` it writes, atomically (temporary file + ``os.replace``):
 
     * ``<output_dir>/vertebra_metrics.csv``: ``case, vertebra, level, dice, hd_mm, hd95_mm,
@@ -203,6 +204,8 @@ class VertebraMetricsWriter:
             label = torch.as_tensor(_lookup(self.label_key, output))
             case = _lookup(self.case_key, sample, output)
             vertebra = int(torch.as_tensor(_lookup(self.vertebra_key, sample, output)).reshape(-1)[0])
+            if float(label.max()) <= 1:  # occupancy coding: probability and 0/1 target × index, binarised at i / 2
+                pred, label = pred * vertebra, label * vertebra
             spacing = resolve_spacing_mm(label[None], self.spacing_mm, from_affine=self.spacing_from_affine)
             with warnings.catch_warnings():
                 # an empty prediction is recorded as NaN and counted in `n_empty`; no warning per sample

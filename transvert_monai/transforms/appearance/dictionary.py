@@ -60,12 +60,14 @@ class RandDRRAppearanced(RandomizableTransform, MapTransform):
         MapTransform.__init__(self, keys, allow_missing_keys)
         self.appearance = RandDRRAppearance(prob=prob, **kwargs)  # checks prob before the base class clips it
         RandomizableTransform.__init__(self, prob)
+        # one random stream, ``self.R``: what a checkpoint of the pipeline's random states saves and restores
+        self.appearance.R = self.R
 
     def set_random_state(
         self, seed: int | None = None, state: np.random.RandomState | None = None
     ) -> RandDRRAppearanced:
         super().set_random_state(seed, state)
-        self.appearance.set_random_state(seed, state)
+        self.appearance.R = self.R
         return self
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
