@@ -9,7 +9,7 @@ import torch
 from tests.io.synthetic import write_png
 from transvert_monai.geometry import SamplingGrid
 from transvert_monai.io import Radiograph, read_radiograph
-from transvert_monai.transforms.radiograph import cut_patches, extract_radiograph_samples
+from transvert_monai.transforms.radiograph import extract_radiograph_samples, sample_patches
 
 SPACING = 0.15  # original pixels (mm)
 SIDE = {"pixel_spacing_mm": [SPACING, SPACING], "source_to_detector_mm": 1800, "source_to_patient_mm": 1500}
@@ -86,18 +86,23 @@ def test_working_geometry_is_the_preset_at_the_working_spacing(pair):
     assert s.ap_geometry.detector_size_px == (120, 80)
 
 
-PATCH_CASES = [((0.0, 0.0), (-31.0, -31.0)), ((9.0, 5.0), (-22.0, -26.0)), ((99.0, 79.0), (68.0, 48.0))]
+PATCH_CASES = [(0.0, 0.0), (9.0, 5.0), (99.0, 79.0)]
 
 
-@pytest.mark.parametrize("centre,origin", PATCH_CASES, ids=["corner", "near-corner", "far-corner"])
-def test_patches_are_zero_outside_the_image(centre, origin):
+@pytest.mark.parametrize("centre", PATCH_CASES, ids=["corner", "near-corner", "far-corner"])
+def test_sampled_patches_are_exact_on_pixels_and_zero_outside_the_image(centre):
     image = torch.arange(100 * 80, dtype=torch.float32).reshape(100, 80) + 1
-    patches, origins, pixels = cut_patches(image, torch.tensor([centre]), 64)
-    assert origins[0].tolist() == list(origin)
-    inside = (pixels[0, ..., 0] >= 0) & (pixels[0, ..., 0] < 100) & (pixels[0, ..., 1] >= 0) & (pixels[0, ..., 1] < 80)
-    assert (patches[0][~inside] == 0).all() and (patches[0][inside] > 0).all()
-    r, c = int(centre[0] - origin[0]), int(centre[1] - origin[1])
-    assert patches[0, r, c] == image[int(centre[0]), int(centre[1])]
+    offsets = torch.arange(64, dtype=torch.float64) - 31.5
+    rows, cols = torch.meshgrid(centre[0] + 0.5 + offsets, centre[1] + 0.5 + offsets, indexing="ij")
+    pixels = torch.stack((rows, cols), dim=-1)[None]  # whole-pixel positions
+    patch = sample_patches(image, pixels)[0]
+    inside = (rows >= 0) & (rows <= 99) & (cols >= 0) & (cols <= 79)
+    assert (patch[~inside] == 0).all() and (patch[inside] > 0).all()
+    # on pixel centres the sample is the pixel (up to float32 coordinate rounding, ~1e-5 pixel)
+    torch.testing.assert_close(patch[inside], image[rows[inside].long(), cols[inside].long()], rtol=0, atol=0.01)
+    # between pixels: bilinear
+    mid = sample_patches(image, torch.tensor([[[[10.5, 20.5]]]], dtype=torch.float64))
+    assert float(mid) == pytest.approx(float(image[10:12, 20:22].mean()))
 
 
 def test_one_view_labels_are_passed_on_as_missing():

@@ -7,7 +7,7 @@ from transvert_monai.transforms.radiograph.dictionary import LoadRadiographd, Ra
 from transvert_monai.transforms.radiograph.functional import (
     RadiographSamples,
     as_centroids_2d,
-    cut_patches,
+    sample_patches,
     extract_radiograph_samples,
 )
 
@@ -17,6 +17,6 @@ __all__ = [
     "RadiographPatchesd",
     "RadiographSamples",
     "as_centroids_2d",
-    "cut_patches",
+    "sample_patches",
     "extract_radiograph_samples",
 ]

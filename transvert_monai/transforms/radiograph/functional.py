@@ -37,10 +37,9 @@ import torch.nn.functional as F
 from transvert_monai.geometry import ProjectionGeometry, SamplingGrid, scale_true_patch_pixels, triangulate
 from transvert_monai.io.centroids2d import Centroids2D, parse_centroids_2d, read_centroids_2d
 from transvert_monai.io.radiograph import Radiograph, check_pair
-from transvert_monai.transforms.drr.functional import patch_origin, patch_pixels
 from transvert_monai.transforms.sample.functional import patch_voi_disc, zscore
 
-__all__ = ["RadiographSamples", "as_centroids_2d", "cut_patches", "sample_patches", "extract_radiograph_samples"]
+__all__ = ["RadiographSamples", "as_centroids_2d", "sample_patches", "extract_radiograph_samples"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,30 +88,6 @@ def as_centroids_2d(centroids: Centroids2D | Mapping | str | os.PathLike) -> Cen
     raise TypeError(
         f"2D centroids must be a Centroids2D, a JSON object or a path to a JSON file, got {type(centroids).__name__}."
     )
-
-
-def cut_patches(
-    image: torch.Tensor, centres_rc: torch.Tensor, patch_size: int = 64
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pixel-grid-aligned patches around ``centres_rc``, zero outside the image.
-
-    Args:
-        image: (H, W) image.
-        centres_rc: (B, 2) (row, col) in the image's pixels.
-        patch_size: patch side in pixels.
-
-    Returns:
-        ``(patches, origins, pixels)``: (B, P, P) float32, the (B, 2) top-left pixels, and the
-        (B, P, P, 2) (row, col) of every patch pixel (float64).
-    """
-    size = (int(patch_size), int(patch_size))
-    origins = patch_origin(torch.as_tensor(centres_rc, dtype=torch.float64).reshape(-1, 2), size)
-    pixels = patch_pixels(origins, size)
-    idx = pixels.long()
-    h, w = image.shape
-    inside = (idx[..., 0] >= 0) & (idx[..., 0] < h) & (idx[..., 1] >= 0) & (idx[..., 1] < w)
-    values = image[idx[..., 0].clamp(0, h - 1), idx[..., 1].clamp(0, w - 1)]
-    return torch.where(inside, values, torch.zeros_like(values)).to(torch.float32), origins, pixels
 
 
 def sample_patches(image: torch.Tensor, pixels_rc: torch.Tensor) -> torch.Tensor:
