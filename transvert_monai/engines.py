@@ -50,6 +50,17 @@ class TransVertLossKeys(StrEnum):
     L1_LOSS = "l1_loss"  #: unweighted mean absolute error of D's input and the target, for monitoring
 
 
+def _check_whole_number(value: Any, name: str) -> None:
+    """Refuse a count that is not a positive whole number (e.g. ``--max_epochs abc`` from the command line)."""
+    from transvert_monai.errors import ConfigTypeError
+
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigTypeError(
+            f"`{name}` must be a positive whole number, got {value!r} ({type(value).__name__}); e.g. --{name} 40 on the "
+            "command line, or a number (not a string) in the config."
+        )
+
+
 class TransVertTrainer(Trainer):
     """Trainer of TransVert and its discriminator: per iteration one D step, then one G step.
 
@@ -182,6 +193,9 @@ class TransVertTrainer(Trainer):
                 f"`adversarial` must be true or false, got {adversarial!r} ({type(adversarial).__name__}); on the "
                 "command line write --adversarial False (Python's spelling), or set it in a config file."
             )
+        _check_whole_number(max_epochs, "max_epochs")
+        if epoch_length is not None:
+            _check_whole_number(epoch_length, "epoch_length")
         if adversarial and (discriminator is None or d_optimizer is None):
             raise ValueError(
                 "TransVertTrainer with `adversarial=True` needs `discriminator` and `d_optimizer` "

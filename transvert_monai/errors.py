@@ -11,15 +11,30 @@ exception                        also a                          raised for
                                                                  truncated, or not the expected format
 :class:`CheckpointMismatchError` ``RuntimeError``                weights that do not fit the configured network
 :class:`ConfigTypeError`         ``TypeError``                   a parameter (config override) of the wrong type
+:class:`OutputRefusedError`      ``FileExistsError``             an output path TransVert will not write: it
+                                 (an ``OSError``)                overlaps an input, holds something that is
+                                                                 not a previous output of the same command,
+                                                                 appeared during the run, or is not writable
+:class:`EnvironmentProblemError` ``RuntimeError``                the machine cannot do the job: a missing
+                                                                 optional package, an absent device, too
+                                                                 little memory
 ===============================  ==============================  =============================================
 
-A missing file raises :class:`FileNotFoundError` and an output folder that is not empty
-:class:`FileExistsError`, as Python does. Messages name the file or parameter, the problem and the fix.
+A missing file raises :class:`FileNotFoundError`, as Python does. Messages name the file or
+parameter, the problem and the fix. The command-line tools turn each kind into its own exit code
+(:mod:`transvert_monai.cli`).
 """
 
 from __future__ import annotations
 
-__all__ = ["TransVertInputError", "UnreadableFileError", "CheckpointMismatchError", "ConfigTypeError"]
+__all__ = [
+    "TransVertInputError",
+    "UnreadableFileError",
+    "CheckpointMismatchError",
+    "ConfigTypeError",
+    "OutputRefusedError",
+    "EnvironmentProblemError",
+]
 
 
 class TransVertInputError(ValueError):
@@ -36,3 +51,14 @@ class CheckpointMismatchError(TransVertInputError, RuntimeError):
 
 class ConfigTypeError(TransVertInputError, TypeError):
     """A parameter of the wrong type, e.g. a bundle config override giving a number where a list is expected."""
+
+
+class OutputRefusedError(FileExistsError):
+    """An output path that is not written: it overlaps an input, holds something that is not a previous output
+    of the same command (or anything at all, without ``--overwrite``), appeared while the job ran, or cannot be
+    written (read-only, a file where a folder is needed, a symbolic link)."""
+
+
+class EnvironmentProblemError(RuntimeError):
+    """The machine cannot run the job as asked: an optional package is missing, the device does not exist, or
+    the job needs more memory than the machine has. Nothing is wrong with the input."""

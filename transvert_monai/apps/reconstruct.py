@@ -10,8 +10,14 @@ and ``summary.json``.
 World coordinates of the outputs are the patient frame of the radiographs: millimetres, RAS axes,
 origin at the isocentre of the two views (the point both central rays pass through).
 
-Everything is written into a temporary folder next to the output folder and moved into place at
-the end, so a failure never leaves a half-written output folder.
+Outputs are written safely (:mod:`transvert_monai.outputs.safety`): the output folder may not be or
+contain an input; ``--overwrite`` replaces only a previous output of this command (marked by
+``.transvert-output.json``); everything is written into a staging folder beside it, created before
+the work, and moved into place at the end without replacing anything that appeared meanwhile, so a
+failure never leaves a half-written output folder and never deletes anything else.
+
+Exit codes (:mod:`transvert_monai.cli`): 0 done, 2 usage, 3 bad input, 4 output refused, 5 machine
+(missing package, device, memory), 1 a bug.
 """
 
 from __future__ import annotations
@@ -19,12 +25,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import pickle
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +61,7 @@ class SpineReconstruction:
     residual_mm: torch.Tensor  #: (B,) triangulation residuals
     placement: str
     samples: Any  #: the RadiographSamples (images and geometries at the working spacing)
+    input_checks: list = field(default_factory=list)  #: InputCheck findings carried into summary.json
     label_volume: torch.Tensor | None = None  #: (X, Y, Z) uint8 stacked spine
     volume_affine: torch.Tensor | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -105,7 +111,24 @@ def load_bundle_network(bundle_dir: str | os.PathLike, model_file: str | None = 
             f"cannot build the network (`network_def`) of {config}: {str(cause).strip().rstrip('.')}; check its "
             "values (variant, channels, strides, target_size)."
         ) from err
-    return load_weights(network, weights, device, described_by=config).eval()
+    network = load_weights(network, weights, device, described_by=config).eval()
+    network.transvert_model_info = _model_info(bundle, weights)
+    return network
+
+
+def _model_info(bundle: Path, weights: Path) -> dict[str, Any]:
+    """Name and version of the bundle (its metadata) and the weights' path and SHA-256, for provenance."""
+    import json
+
+    info: dict[str, Any] = {"bundle": str(bundle.resolve())}
+    try:
+        meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+        info.update(name=meta.get("name"), version=meta.get("version"))
+    except (OSError, ValueError, AttributeError):
+        info.update(name=None, version=None)
+    record = _file_record(weights)
+    info.update(weights=record["path"], weights_sha256=record["sha256"])
+    return info
 
 
 def load_weights(
@@ -149,25 +172,11 @@ def read_weights(weights: str | os.PathLike) -> dict[str, Any]:
         UnreadableFileError: a truncated file, not a PyTorch checkpoint, or one holding more than tensors.
         CheckpointMismatchError: the file holds no state dict.
     """
-    from transvert_monai.errors import CheckpointMismatchError, UnreadableFileError
+    from transvert_monai.errors import CheckpointMismatchError
+    from transvert_monai.io.checkpoint import load_plain_checkpoint
 
     weights = Path(weights)
-    if not weights.is_file():
-        raise FileNotFoundError(f"the weights file {weights} does not exist; train the bundle first or give another file.")
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise UnreadableFileError(
-            f"the weights file {weights} holds objects other than tensors (a pickled model or training state) and is "
-            "refused; it must be a plain weights file (network.state_dict(), as training writes to models/model.pt)."
-        ) from None
-    except Exception as err:  # truncated zip (RuntimeError), foreign file (EOFError, KeyError), ...
-        text = str(err).strip()
-        detail = text.splitlines()[0].split(". ")[0][:200] if text else "empty"
-        raise UnreadableFileError(
-            f"cannot read the weights file {weights} ({type(err).__name__}: {detail}); it must be a complete "
-            "PyTorch checkpoint holding only tensors (a state dict, as training writes to models/model.pt)."
-        ) from None
+    state = load_plain_checkpoint(weights, "weights file", "train the bundle first or give another file")
     if isinstance(state, dict):
         state = next((state[k] for k in ("model", "network") if isinstance(state.get(k), dict)), state)
     if not isinstance(state, dict):
@@ -230,7 +239,13 @@ class SpineReconstructor:
             the network's own resolution; a finer grid interpolates the shapes, it adds no detail).
         batch_size: vertebrae per forward pass.
         device: where the network runs.
-        mesh_formats: mesh files written per vertebra and for the spine.
+        mesh_formats: mesh files written per vertebra and for the spine (needs ``trimesh``, checked here).
+        model_info: provenance of the weights (``{"name", "version", "weights", "weights_sha256"}``), written to
+            ``summary.json``; :func:`load_bundle_network` attaches it to the network it returns.
+
+    Raises:
+        ValueError: a bad placement, spacing or batch size.
+        EnvironmentProblemError: a device this machine does not have, or ``trimesh`` missing for the meshes.
     """
 
     def __init__(
@@ -242,6 +257,7 @@ class SpineReconstructor:
         batch_size: int = 8,
         device: str | torch.device = "cpu",
         mesh_formats: Sequence[str] = ("stl", "ply"),
+        model_info: Mapping[str, Any] | None = None,
     ) -> None:
         from monai.utils import look_up_option
 
@@ -255,10 +271,16 @@ class SpineReconstructor:
             raise ValueError(f"`stack_spacing_mm` must be positive, got {stack_spacing_mm!r}.")
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive whole number, got {batch_size!r}.")
-        self.device = torch.device(device)
-        self.network = channels_last_3d(network.to(self.device).eval())
+        from transvert_monai.resources import require_module, resolve_device
+
+        self.device = resolve_device(device)
         self.stack, self.stack_spacing_mm = bool(stack), float(stack_spacing_mm)
         self.batch_size, self.mesh_formats = int(batch_size), tuple(mesh_formats)
+        if self.stack and self.mesh_formats:
+            require_module("trimesh", "writing the meshes (STL/PLY)", "trimesh>=4.0")
+        self.network = channels_last_3d(network.to(self.device).eval())
+        self.model_info = dict(model_info if model_info is not None else getattr(network, "transvert_model_info", {}))
+        self._input_files: dict[str, str] = {}
 
     def reconstruct(self, lateral: Any, ap: Any, centroids: Any) -> SpineReconstruction:
         """Shapes, placement and (with ``stack``) the stacked label map of one radiograph pair.
@@ -267,13 +289,27 @@ class SpineReconstructor:
             lateral, ap: :class:`transvert_monai.io.Radiograph` (see ``read_radiograph``).
             centroids: :class:`transvert_monai.io.Centroids2D`, its JSON object or file.
         """
+        from transvert_monai.resources import check_memory
         from transvert_monai.transforms.radiograph import extract_radiograph_samples
-        from transvert_monai.transforms.stacking import place_vertebrae, stack_vertebrae
+        from transvert_monai.transforms.stacking import estimate_stack_bytes, place_vertebrae, stack_vertebrae
 
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         samples = extract_radiograph_samples(lateral, ap, centroids, self.grid)
         timings["patches"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        placed = place_vertebrae(
+            samples.lateral_geometry, samples.ap_geometry, samples.centroid_px, self.placement, self.grid.target_size,
+            self.grid.target_spacing_mm,
+        )  # fmt: skip
+        if self.stack:  # refuse a map too large for this machine before the network runs
+            check_memory(
+                estimate_stack_bytes(placed.affines, [self.grid.target_size] * 3, self.stack_spacing_mm),
+                f"stacking {len(samples.labels)} vertebrae at {self.stack_spacing_mm:g} mm",
+                "use a larger --stack-spacing-mm (the network's own spacing is "
+                f"{self.grid.target_spacing_mm:g} mm; a finer map adds no detail)",
+            )
+        timings["placement_and_stacking"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         levels = torch.tensor(samples.labels, dtype=torch.long)
         with torch.no_grad():
@@ -289,10 +325,6 @@ class SpineReconstructor:
         shapes = self.grid.to_probability(outputs, levels) * levels.reshape(-1, 1, 1, 1, 1).float()
         timings["inference"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        placed = place_vertebrae(
-            samples.lateral_geometry, samples.ap_geometry, samples.centroid_px, self.placement, shapes.shape[-1],
-            self.grid.target_spacing_mm,
-        )  # fmt: skip
         result = SpineReconstruction(
             labels=list(samples.labels),
             shapes=shapes,
@@ -301,13 +333,14 @@ class SpineReconstructor:
             residual_mm=placed.residual_mm,
             placement=placed.placement,
             samples=samples,
+            input_checks=list(samples.input_checks) + _views_agreement_checks(placed.residual_mm, samples.labels),
             timings_s=timings,
         )
         if self.stack:
             result.label_volume, result.volume_affine = stack_vertebrae(
                 shapes, samples.labels, placed.affines, spacing_mm=self.stack_spacing_mm
             )
-        timings["placement_and_stacking"] = time.perf_counter() - t0
+        timings["placement_and_stacking"] += time.perf_counter() - t0
         return result
 
     def write(self, result: SpineReconstruction, folder: Path) -> dict[str, Any]:
@@ -329,6 +362,10 @@ class SpineReconstructor:
 
         t0 = time.perf_counter()
         ranges = getattr(self.network, "volume_ranges_ml", None) or None  # saved with the weights
+        fractions = result.samples.outside_fraction
+        outside = (
+            None if fractions is None else {v: float(f.max()) for v, f in zip(result.labels, fractions)}
+        )
         shapes_dir = folder / "vertebrae"
         shapes_dir.mkdir()
         masks = binarize_prediction(result.shapes, result.labels)[:, 0].numpy()
@@ -354,7 +391,7 @@ class SpineReconstructor:
             render_views(result.label_volume, result.volume_affine, folder / "views.png")
             rows = vertebra_summary_rows(
                 result.label_volume, result.volume_affine, result.labels, result.centres_mm, result.residual_mm,
-                volume_ranges_ml=ranges,
+                volume_ranges_ml=ranges, patch_outside_fractions=outside,
             )  # fmt: skip
         else:  # no stacking: each shape's volume on its own grid
             from transvert_monai.outputs import largest_component_fraction, summary_row
@@ -367,12 +404,32 @@ class SpineReconstructor:
                 fraction = largest_component_fraction(mask)
                 rows.append(
                     summary_row(
-                        v, c.tolist(), float(r), voxels, volume_ml, volume_ranges_ml=ranges, largest_component_fraction=fraction
+                        v, c.tolist(), float(r), voxels, volume_ml, volume_ranges_ml=ranges,
+                        largest_component_fraction=fraction, patch_outside_fraction=None if outside is None else outside[v],
                     )
-                )
-        write_summary(folder / "summary.json", rows, placement=result.placement, skipped=result.samples.missing)
+                )  # fmt: skip
+        for check in result.input_checks:
+            logger.warning("input check %s: %s", check.name, check.message)
+        write_summary(
+            folder / "summary.json", rows, placement=result.placement, skipped=result.samples.missing,
+            input_checks=result.input_checks, extra={"provenance": self.provenance()},
+        )  # fmt: skip
         result.timings_s["writing"] = time.perf_counter() - t0 - result.timings_s.get("writing_meshes", 0.0)
         return {"rows": rows}
+
+    def provenance(self) -> dict[str, Any]:
+        """What made the result: software and model versions, the weights' SHA-256, the input files' SHA-256."""
+        import platform
+
+        from transvert_monai import __version__
+
+        return {
+            "software": {"name": "transvert_monai", "version": __version__, "python": platform.python_version(),
+                         "torch": torch.__version__},
+            "model": dict(self.model_info),
+            "sampling_grid": self.grid.to_dict(),
+            "inputs": dict(self._input_files),
+        }  # fmt: skip
 
     def run(
         self,
@@ -383,71 +440,152 @@ class SpineReconstructor:
         overwrite: bool = False,
         lateral_sidecar: str | os.PathLike | None = None,
         ap_sidecar: str | os.PathLike | None = None,
+        other_inputs: Sequence[str | os.PathLike] = (),
     ) -> SpineReconstruction:
-        """Read, reconstruct and write into ``output_dir``; nothing is written if any step fails.
+        """Read, reconstruct and write into ``output_dir``; nothing is written there if any step fails.
+
+        The output folder is checked before any work (see :mod:`transvert_monai.outputs.safety`): it may not be
+        or contain an input (``other_inputs`` adds files such as the weights), and an existing non-empty folder
+        is replaced only with ``overwrite`` and only if it is a previous output of ``transvert-reconstruct``.
 
         Raises:
-            FileExistsError: ``output_dir`` exists and is not empty, without ``overwrite``.
-            FileNotFoundError, ValueError: unreadable or inconsistent inputs (see the readers).
+            OutputRefusedError: the output folder is refused (see above), or something appeared there during
+                the run (the finished result is then kept under the name the message gives).
+            FileNotFoundError, TransVertInputError: unreadable, implausible or inconsistent inputs (see the readers).
+            EnvironmentProblemError: not enough memory for the stacked map.
         """
         from transvert_monai.io import check_pair, read_centroids_2d, read_radiograph
+        from transvert_monai.outputs import OutputFolder
 
-        output_dir = Path(output_dir)
-        if output_dir.exists() and not output_dir.is_dir():
-            raise FileExistsError(f"output {output_dir} is a file, not a folder; choose another output folder.")
-        if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
-            raise FileExistsError(f"output folder {output_dir} is not empty; choose another or pass --overwrite.")
-        t0 = time.perf_counter()
-        lateral = read_radiograph(lateral_path, "lateral", sidecar=lateral_sidecar)
-        ap = read_radiograph(ap_path, "ap", sidecar=ap_sidecar)
-        check_pair(lateral, ap)
-        centroids = read_centroids_2d(centroids_path, image_sizes={"lateral": lateral.shape, "ap": ap.shape})
-        reading = time.perf_counter() - t0
-        result = self.reconstruct(lateral, ap, centroids)
-        result.timings_s["reading"] = reading
-        output_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
+        inputs = [lateral_path, ap_path, centroids_path, lateral_sidecar, ap_sidecar, *other_inputs]
+        inputs += [_default_sidecar(p) for p in (lateral_path, ap_path)]
+        output = OutputFolder(output_dir, "transvert-reconstruct", overwrite=overwrite, inputs=inputs)
+        staging = output.start()  # proves the output can be written, before any work
         try:
+            t0 = time.perf_counter()
+            lateral = read_radiograph(lateral_path, "lateral", sidecar=lateral_sidecar)
+            ap = read_radiograph(ap_path, "ap", sidecar=ap_sidecar)
+            check_pair(lateral, ap)
+            centroids = read_centroids_2d(centroids_path, image_sizes={"lateral": lateral.shape, "ap": ap.shape})
+            self._input_files = {
+                role: _file_record(path)
+                for role, path in (("lateral", lateral_path), ("ap", ap_path), ("centroids", centroids_path),
+                                   ("lateral_sidecar", lateral_sidecar), ("ap_sidecar", ap_sidecar))
+                if path is not None
+            }  # fmt: skip
+            reading = time.perf_counter() - t0
+            result = self.reconstruct(lateral, ap, centroids)
+            result.timings_s["reading"] = reading
             self.write(result, staging)
-            if output_dir.exists():
-                shutil.rmtree(output_dir)
-            os.replace(staging, output_dir)
+            output.commit(staging, inputs={k: v["path"] for k, v in self._input_files.items()})
         finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            output.discard(staging)
         return result
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line of ``transvert-reconstruct``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="transvert-reconstruct", description=__doc__.split("\n\n")[0])
+def _default_sidecar(path: str | os.PathLike) -> Path:
+    name = Path(path).name
+    stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else Path(name).stem
+    return Path(path).with_name(stem + ".json")
+
+
+def _file_record(path: str | os.PathLike) -> dict[str, Any]:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(Path(path).resolve()), "sha256": digest.hexdigest()}
+
+
+def _views_agreement_checks(residual_mm: torch.Tensor, labels: Sequence[int]) -> list:
+    """``views_disagree`` when the median triangulation residual exceeds 5 mm: the two views do not show one spine
+    in one geometry (swapped or mislabelled views, wrong distances or spacing)."""
+    from transvert_monai.io.plausibility import InputCheck
+
+    if not len(labels):
+        return []
+    median = float(torch.as_tensor(residual_mm, dtype=torch.float64).median())
+    if median <= 5.0 and median == median:
+        return []
+    return [
+        InputCheck(
+            "views_disagree",
+            f"the two views disagree about the vertebrae's 3D centres by {median:.1f} mm (median residual > 5 mm): "
+            "check that the lateral and AP files, their pixel spacings and source distances are right.",
+        )
+    ]
+
+
+def default_bundle() -> Path:
+    """The bundle ``transvert-reconstruct`` uses without ``--bundle``: the one installed with the package
+    (``transvert_monai/bundle``), else the source checkout's ``bundles/transvert``."""
+    installed = Path(__file__).resolve().parents[1] / "bundle"
+    if (installed / "configs" / "inference.json").is_file():
+        return installed
+    return Path(__file__).resolve().parents[2] / "bundles" / "transvert"
+
+
+def _parser() -> argparse.ArgumentParser:
+    from transvert_monai.cli import add_version_argument
+
+    parser = argparse.ArgumentParser(
+        prog="transvert-reconstruct",
+        description=__doc__.split("\n\n")[0],
+        epilog="Exit codes: 0 done, 1 bug, 2 usage, 3 bad input, 4 output refused, 5 machine (package, device, memory).",
+    )
     parser.add_argument("--lateral", required=True, help="lateral radiograph (DICOM, PNG/TIFF or NIfTI + .json side-car)")
     parser.add_argument("--ap", required=True, help="AP radiograph")
     parser.add_argument("--centroids", required=True, help="2D centroid JSON (label → (row, col) per view, file pixels)")
-    parser.add_argument("--bundle", default=str(Path(__file__).resolve().parents[2] / "bundles" / "transvert"))
+    parser.add_argument("--lateral-sidecar", default=None, help="geometry side-car JSON of the lateral image (default: <image stem>.json beside a PNG/TIFF/NIfTI)")
+    parser.add_argument("--ap-sidecar", default=None, help="geometry side-car JSON of the AP image")
+    parser.add_argument("--bundle", default=None, help="TransVert bundle folder (default: the one installed with the package)")
     parser.add_argument("--model", default=None, help="weights file (default: <bundle>/models/model.pt)")
-    parser.add_argument("--output", required=True, help="output folder (must be empty unless --overwrite)")
-    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--output", required=True, help="output folder (new or empty; --overwrite replaces a previous output of this command)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a previous output of transvert-reconstruct (never anything else)")
     parser.add_argument("--placement", choices=("cone_beam", "orthographic"), default="cone_beam")
     parser.add_argument("--stack-spacing-mm", type=float, default=None, help="voxel size of spine.nii.gz (default: the network's output spacing)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args(argv)
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:<index> (default: cuda if available, else cpu)")
+    add_version_argument(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line of ``transvert-reconstruct``; returns the exit code (see :mod:`transvert_monai.cli`)."""
+    from transvert_monai.cli import run_command
+    from transvert_monai.resources import resolve_device
+
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        logger.info("[1/3] loading the network from %s", args.bundle)
-        network = load_bundle_network(args.bundle, args.model, args.device)
+
+    def body() -> int:
+        from transvert_monai.outputs import OutputFolder
+
+        device = resolve_device(args.device)
+        bundle = Path(args.bundle) if args.bundle else default_bundle()
+        model = Path(args.model) if args.model else bundle / "models" / "model.pt"
+        # the output is checked before the network is loaded (run() checks it again with every input)
+        OutputFolder(args.output, "transvert-reconstruct", overwrite=args.overwrite,
+                     inputs=[args.lateral, args.ap, args.centroids, args.lateral_sidecar, args.ap_sidecar, model, bundle])  # fmt: skip
+        if args.stack_spacing_mm is not None and not args.stack_spacing_mm > 0:
+            raise ValueError(f"--stack-spacing-mm must be positive, got {args.stack_spacing_mm!r}.")
+        logger.info("[1/3] loading the network from %s", bundle)
+        network = load_bundle_network(bundle, args.model, str(device))
         logger.info("[2/3] reading, inferring and stacking")
         options = {} if args.stack_spacing_mm is None else {"stack_spacing_mm": args.stack_spacing_mm}
-        reconstructor = SpineReconstructor(network, placement=args.placement, device=args.device, **options)
-        result = reconstructor.run(args.lateral, args.ap, args.centroids, args.output, overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError, TypeError, RuntimeError) as err:
-        logger.error("transvert-reconstruct: %s", err)
-        return 2
-    logger.info("[3/3] wrote %d vertebrae to %s", len(result.labels), args.output)
-    for v, c, r in zip(result.labels, result.centres_mm.tolist(), result.residual_mm.tolist()):
-        logger.info("  %-4s centre (%.1f, %.1f, %.1f) mm, residual %.2f mm", _name(v), *c, r)
-    logger.info("timings: %s", ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_s.items()))
-    return 0
+        reconstructor = SpineReconstructor(network, placement=args.placement, device=device, **options)
+        result = reconstructor.run(
+            args.lateral, args.ap, args.centroids, args.output, overwrite=args.overwrite,
+            lateral_sidecar=args.lateral_sidecar, ap_sidecar=args.ap_sidecar, other_inputs=[model, bundle],
+        )  # fmt: skip
+        logger.info("[3/3] wrote %d vertebrae to %s", len(result.labels), args.output)
+        for v, c, r in zip(result.labels, result.centres_mm.tolist(), result.residual_mm.tolist()):
+            logger.info("  %-4s centre (%.1f, %.1f, %.1f) mm, residual %.2f mm", _name(v), *c, r)
+        logger.info("timings: %s", ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_s.items()))
+        return 0
+
+    return run_command("transvert-reconstruct", body)
 
 
 def _name(label: int) -> str:

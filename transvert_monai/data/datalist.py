@@ -375,4 +375,11 @@ def load_datalist(path: str | os.PathLike, data_list_key: str, dataset_dir: str 
     from monai.data import load_decathlon_datalist
 
     validate_datalist(path, dataset_dir)
-    return load_decathlon_datalist(str(path), data_list_key=data_list_key, base_dir=str(dataset_dir))
+    items = load_decathlon_datalist(str(path), data_list_key=data_list_key, base_dir=str(dataset_dir))
+    if not items:
+        raise TransVertInputError(
+            f"the data list {path} has no entries under {data_list_key!r}, so there is nothing to "
+            f"{'train on' if data_list_key == 'training' else 'run'}; write the list with transvert-prepare, or choose "
+            "another data list (data_list_file_path) or fold."
+        )
+    return items

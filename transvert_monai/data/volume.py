@@ -118,8 +118,9 @@ def load_volume(
             affine is singular or non-finite, or (``check_data``) it has NaN/Inf voxels.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{role} file {path} does not exist.")
+    from transvert_monai.io.paths import require_file
+
+    require_file(path, f"{role} file")
     try:
         loaded = nib.load(str(path))
     except Exception as err:  # ImageFileError, OSError, EOFError, HeaderDataError, zlib errors, ...

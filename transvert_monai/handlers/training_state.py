@@ -159,6 +159,9 @@ def resolve_checkpoint(value: str | os.PathLike | None, ckpt_dir: str | os.PathL
                 "start the run without resume_checkpoint, or give the checkpoint file."
             )
         return str(max(found)[1])
-    if not Path(value).is_file():
-        raise FileNotFoundError(f"resume_checkpoint {value} does not exist; give an existing checkpoint or 'latest'.")
+    from transvert_monai.io.checkpoint import load_plain_checkpoint
+
+    # read it once here: a file that is not a plain checkpoint is refused with our message, before MONAI's
+    # CheckpointLoader would show torch's advice to load it unsafely
+    load_plain_checkpoint(value, "resume checkpoint", "give an existing checkpoint or 'latest'")
     return str(value)

@@ -207,8 +207,9 @@ def read_centroids_2d(path: str | os.PathLike, image_sizes: Mapping[str, Sequenc
             :func:`parse_centroids_2d`).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"2D centroid file {path} does not exist.")
+    from transvert_monai.io.paths import require_file
+
+    require_file(path, "2D centroid file")
     try:
         data = json.loads(path.read_text(), object_pairs_hook=_no_duplicate_keys)
     except TransVertInputError as err:  # a key given twice (_no_duplicate_keys)

@@ -6,7 +6,13 @@ The side-car gives the geometry of an image format that cannot carry it::
      "source_to_detector_mm": 1800,           # optional, default 1800 (logged)
      "source_to_patient_mm": 1500,            # optional, default 1500 (logged)
      "patient_id": "P001",                    # optional
-     "view": "lateral"}                       # optional, checked against the view asked for
+     "view": "lateral",                       # optional, checked against the view asked for
+     "image": "lateral.png"}                  # optional, the image file it belongs to (checked)
+
+A side-car found by name (``<image stem>.json``) is used only if it names that image, or if no other
+image of the same stem lies beside it (``lateral.png`` and ``lateral.nii.gz`` would share
+``lateral.json``: ambiguous, refused). A 2D NIfTI's pixel spacing comes from its affine; a side-car
+that contradicts it is refused.
 
 The side-car written by ``transvert-drr`` next to a PNG (``{"geometry": {...}, ...}``) is read too:
 its detector spacing and distances are used, its pose is not (deployment uses the nominal views).
@@ -26,6 +32,7 @@ import numpy as np
 import torch
 
 from transvert_monai.errors import TransVertInputError, UnreadableFileError
+from transvert_monai.io.paths import require_file
 
 __all__ = ["ImageRecord", "read_image_file", "read_sidecar", "RADIOGRAPHIC_MODALITIES"]
 
@@ -34,7 +41,7 @@ logger = logging.getLogger(__name__)
 #: DICOM modalities read as radiographs (projection X-ray); everything else is rejected.
 RADIOGRAPHIC_MODALITIES = frozenset({"DX", "CR", "RF", "XA"})
 _DEFAULTS = {"source_to_detector_mm": 1800.0, "source_to_patient_mm": 1500.0}
-_SIDECAR_KEYS = ("pixel_spacing_mm", "source_to_detector_mm", "source_to_patient_mm", "patient_id", "view")
+_SIDECAR_KEYS = ("pixel_spacing_mm", "source_to_detector_mm", "source_to_patient_mm", "patient_id", "view", "image")
 _DRR_SIDECAR_KEYS = ("geometry", "detector_affine", "png_scale")
 _PIL_SUFFIXES = (".png", ".tif", ".tiff")
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -42,6 +49,10 @@ _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 # PatientOrientation (0020,0020) the geometry expects: (direction of increasing column, of increasing row)
 _EXPECTED_ORIENTATION = {"lateral": ("A", "F"), "ap": ("L", "F")}
 _OPPOSITE = {"A": "P", "P": "A", "L": "R", "R": "L", "H": "F", "F": "H"}
+# ViewPosition (0018,5101) values of each view (DICOM PS3.3 C.8.11.5 / CID 4010 codes' legacy strings)
+_VIEW_POSITIONS = {"lateral": frozenset({"LL", "RL", "LAT", "LATERAL", "LLD", "RLD"}), "ap": frozenset({"AP", "PA"})}
+# relative disagreement between a NIfTI affine's spacing and a side-car's above which the pair is refused
+_SPACING_TOLERANCE = 0.01
 
 
 @dataclass
@@ -54,6 +65,7 @@ class ImageRecord:
     source_to_patient_mm: float | None
     patient_id: str | None = None
     spacing_origin: str = "none"
+    declared_view: str | None = None  #: the view the file itself declares (DICOM ViewPosition, side-car "view")
 
 
 def _suffix(path: Path) -> str:
@@ -98,8 +110,7 @@ def read_sidecar(path: Path, view: str) -> dict[str, Any]:
         UnreadableFileError: not JSON.
         TransVertInputError: not an object, unknown keys, bad values, or another view than ``view``.
     """
-    if not path.is_file():
-        raise FileNotFoundError(f"geometry side-car {path} does not exist.")
+    require_file(path, "geometry side-car")
     try:
         data = json.loads(path.read_text())
     except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, nesting too deep
@@ -118,7 +129,7 @@ def read_sidecar(path: Path, view: str) -> dict[str, Any]:
             "source_to_detector_mm": g.get("source_to_detector_mm"),
             "source_to_patient_mm": g.get("source_to_isocentre_mm"),
             "view": g.get("view"),
-            **{k: data[k] for k in ("patient_id",) if k in data},
+            **{k: data[k] for k in ("patient_id", "image") if k in data},
         }
     else:
         unknown = sorted(set(data) - set(_SIDECAR_KEYS))
@@ -137,8 +148,13 @@ def read_sidecar(path: Path, view: str) -> dict[str, Any]:
         out["patient_id"] = str(data["patient_id"])
     if data.get("view") not in (None, "custom") and str(data["view"]).lower() != view:
         raise TransVertInputError(
-            f"{where} describes a {data['view']!r} view, but the image is read as {view!r}; check the file pairing."
+            f"{where} describes a {data['view']!r} view, but the image is read as {view!r}: the lateral and AP files "
+            "are swapped, or the side-car belongs to another image; check the file pairing."
         )
+    if data.get("view") not in (None, "custom"):
+        out["view"] = str(data["view"]).lower()
+    if data.get("image") is not None:
+        out["image"] = str(data["image"])
     return out
 
 
@@ -251,6 +267,13 @@ def _dicom_record(ds: Any, path: Path, view: str, flip_horizontal: bool) -> Imag
         if ds.get(keyword) is not None and str(ds.get(keyword)) != "":
             distances[name] = _distance(ds.get(keyword), keyword, f"DICOM {path}")
     _check_dicom_orientation(ds, view, path, flip_horizontal)
+    position = str(ds.get("ViewPosition", "") or "").strip().upper()
+    declared = next((v for v, codes in _VIEW_POSITIONS.items() if position in codes), None)
+    if declared is not None and declared != view:
+        raise TransVertInputError(
+            f"{path} is read as the {view} radiograph, but its ViewPosition (0018,5101) is {position!r}, an {declared} "
+            f"view: the lateral and AP files are swapped; give each file to its own option."
+        )
     pid = ds.get("PatientID")
     return ImageRecord(
         pixels=torch.from_numpy(pixels.astype(np.float32)),
@@ -259,6 +282,7 @@ def _dicom_record(ds: Any, path: Path, view: str, flip_horizontal: bool) -> Imag
         source_to_patient_mm=distances.get("source_to_patient_mm"),
         patient_id=str(pid) if pid else None,
         spacing_origin=origin,
+        declared_view=declared,
     )
 
 
@@ -280,6 +304,12 @@ def _read_pil(path: Path) -> ImageRecord:
         raise TransVertInputError(
             f"{path} holds {frames} frames; a radiograph is one 2D image (3D files are not read)."
         )
+    if mode == "1":
+        raise TransVertInputError(
+            f"{path} is a black-and-white (1-bit) image; a radiograph has grey levels: export it as 8- or 16-bit greyscale."
+        )
+    if mode in ("P", "PA"):  # palette: the stored values are indices into a colour table, not intensities
+        array = _palette_to_grey(path)
     if array.ndim == 3:
         if mode not in ("RGB", "RGBA", "LA") or not all(
             np.array_equal(array[..., 0], array[..., k]) for k in range(1, min(3, array.shape[-1]))
@@ -289,6 +319,33 @@ def _read_pil(path: Path) -> ImageRecord:
     if array.ndim != 2:
         raise TransVertInputError(f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image.")
     return ImageRecord(torch.from_numpy(array.astype(np.float32)), None, None, None)
+
+
+def _palette_to_grey(path: Path) -> np.ndarray:
+    """The grey levels of a palette image (its indices looked up in its palette); refuse a colour palette."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
+        raise TransVertInputError(
+            f"{path} is a palette image whose colours are not grey; a greyscale radiograph is expected (export it as "
+            "8- or 16-bit greyscale)."
+        )
+    logger.info("%s: palette image, read through its (grey) palette.", path)
+    return rgb[..., 0]
+
+
+def _nifti_spacing(img: Any) -> tuple[float, float] | None:
+    """(row, col) pixel spacing of a 2D NIfTI from its affine; ``None`` without a valid qform/sform."""
+    header = img.header
+    codes = [int(header.get(k, 0)) for k in ("sform_code", "qform_code")] if hasattr(header, "get") else [1]
+    if not any(codes):
+        return None
+    columns = np.linalg.norm(np.asarray(img.affine, dtype=np.float64)[:3, :2], axis=0)
+    if not np.all(np.isfinite(columns)) or np.any(columns <= 0):
+        return None
+    return float(columns[0]), float(columns[1])
 
 
 def _read_nifti(path: Path) -> ImageRecord:
@@ -317,7 +374,19 @@ def _read_nifti(path: Path) -> ImageRecord:
         raise TransVertInputError(
             f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image (3D files are not read)."
         )
-    return ImageRecord(torch.from_numpy(np.asarray(array, dtype=np.float32)), None, None, None)
+    spacing = _nifti_spacing(img)
+    return ImageRecord(
+        torch.from_numpy(np.asarray(array, dtype=np.float32)),
+        spacing,
+        None,
+        None,
+        spacing_origin="NIfTI affine" if spacing else "none",
+    )
+
+
+def _image_stem(path: Path) -> str:
+    name = path.name
+    return name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else path.stem
 
 
 def _default_sidecar(path: Path) -> Path:
@@ -335,8 +404,7 @@ def read_image_file(
         FileNotFoundError: no such image or side-car.
         UnreadableFileError, TransVertInputError: see :func:`transvert_monai.io.read_radiograph`.
     """
-    if not path.is_file():
-        raise FileNotFoundError(f"radiograph {path} does not exist.")
+    require_file(path, "radiograph")
     suffix = _suffix(path)
     is_dicom = suffix in _DICOM_SUFFIXES or (suffix not in _PIL_SUFFIXES + _NIFTI_SUFFIXES and _is_dicom(path))
     if suffix in _PIL_SUFFIXES:
@@ -350,10 +418,40 @@ def read_image_file(
             f"cannot tell the format of {path}: use DICOM ({', '.join(_DICOM_SUFFIXES)} or the DICM preamble), "
             f"{', '.join(_PIL_SUFFIXES)} or {', '.join(_NIFTI_SUFFIXES)}."
         )
-    if sidecar is None and not is_dicom and _default_sidecar(path).is_file():
+    found_by_name = sidecar is None and not is_dicom and _default_sidecar(path).is_file()
+    if found_by_name:
         sidecar = _default_sidecar(path)
     side = read_sidecar(sidecar, view) if sidecar is not None else {}
+    if side.get("image") is not None and Path(side["image"]).name != path.name:
+        if found_by_name:
+            raise TransVertInputError(
+                f"the side-car {sidecar} beside {path} belongs to another image ({side['image']!r}); give this image's "
+                "own side-car with --lateral-sidecar/--ap-sidecar (Python: sidecar=...)."
+            )
+        raise TransVertInputError(
+            f"the side-car {sidecar} describes the image {side['image']!r}, not {path.name!r}; check the file pairing."
+        )
+    if found_by_name and side.get("image") is None:
+        twins = sorted(
+            p.name for p in path.parent.iterdir()
+            if p != path and p.is_file() and _image_stem(p) == _image_stem(path)
+            and _suffix(p) in _PIL_SUFFIXES + _NIFTI_SUFFIXES + _DICOM_SUFFIXES
+        )  # fmt: skip
+        if twins:
+            raise TransVertInputError(
+                f"the side-car {sidecar} could belong to {path.name} or to {', '.join(twins)} (same name stem); add "
+                f'"image": "{path.name}" to it, or give the side-car explicitly with --lateral-sidecar/--ap-sidecar.'
+            )
+    if side.get("view"):
+        record.declared_view = side["view"]
     if "pixel_spacing_mm" in side:
+        if record.spacing_origin == "NIfTI affine" and record.pixel_spacing_mm is not None:
+            a, b = record.pixel_spacing_mm, side["pixel_spacing_mm"]
+            if any(abs(x - y) > _SPACING_TOLERANCE * max(x, y) for x, y in zip(a, b)):
+                raise TransVertInputError(
+                    f"{path}: the NIfTI affine gives a pixel spacing of {a[0]:g} × {a[1]:g} mm, the side-car {sidecar} "
+                    f"{b[0]:g} × {b[1]:g} mm; fix the one that is wrong (or drop pixel_spacing_mm from the side-car)."
+                )
         record.pixel_spacing_mm, record.spacing_origin = side["pixel_spacing_mm"], f"side-car {sidecar}"
     for name in _DEFAULTS:
         if name in side:
@@ -372,10 +470,10 @@ def read_image_file(
             )
             setattr(record, name, default)
     if record.pixel_spacing_mm is None:
-        hint = (
-            "" if is_dicom else f' or in a side-car {_default_sidecar(path).name} ({{"pixel_spacing_mm": [row, col]}})'
-        )
+        found = "no ImagerPixelSpacing (0018,1164) or PixelSpacing (0028,0030)" if is_dicom else "no pixel spacing"
         raise TransVertInputError(
-            f"{path} has no pixel spacing: give it as `pixel_spacing_mm` (the detector pixel size in mm){hint}."
+            f"{path} has {found}: give the detector pixel size in a JSON side-car "
+            f'{{"pixel_spacing_mm": [row, col]}} ({"" if is_dicom else _default_sidecar(path).name + " beside the image, or "}'
+            "--lateral-sidecar / --ap-sidecar on the command line; Python: read_radiograph(..., pixel_spacing_mm=...))."
         )
     return record

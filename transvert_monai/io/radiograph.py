@@ -78,6 +78,8 @@ class Radiograph:
         patient_id: the DICOM PatientID or the side-car's ``patient_id`` (None if unknown).
         source: the file it was read from.
         flipped_horizontal: whether ``pixels`` are the file's image mirrored left–right.
+        input_checks: findings about the file that do not stop the job
+            (:class:`~transvert_monai.io.plausibility.InputCheck`), carried into ``summary.json``.
 
     Raises:
         ValueError: a non-2D, empty or non-finite image; bad spacing or distances; an unknown view.
@@ -97,6 +99,7 @@ class Radiograph:
     source: str | None = None
     flipped_horizontal: bool = False
     spacing_origin: str = field(default="argument", compare=False)
+    input_checks: tuple = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         where = f" of {self.source}" if self.source else ""
@@ -313,6 +316,7 @@ def read_radiograph(
     except ValueError as err:
         message = str(err)
         raise TransVertInputError(message if str(path) in message else f"{path}: {message}") from None
+    radiograph = replace(radiograph, input_checks=tuple(_plausibility_checks(radiograph, image.declared_view)))
     logger.info(
         "read %s radiograph %s: %d×%d px of %.4g×%.4g mm (%s), SDD %.1f mm, SID %.1f mm%s",
         view,
@@ -325,6 +329,26 @@ def read_radiograph(
         ", flipped left–right" if flip_horizontal else "",
     )
     return radiograph
+
+
+def _plausibility_checks(radiograph: Radiograph, declared_view: str | None) -> list:
+    """Refuse implausible geometry or content (:mod:`transvert_monai.io.plausibility`); return the findings."""
+    from transvert_monai.io.plausibility import InputCheck, check_distances, check_radiograph_content, check_spacing
+
+    where = f"{radiograph.view} radiograph {radiograph.source}"
+    check_spacing(radiograph.pixel_spacing_mm, where)
+    check_distances(radiograph.source_to_detector_mm, radiograph.source_to_patient_mm, where)
+    checks = check_radiograph_content(radiograph.pixels, radiograph.pixel_spacing_mm, where)
+    if declared_view is None:
+        checks.append(
+            InputCheck(
+                "view_not_declared",
+                f"{where}: the file does not say which view it is (no DICOM ViewPosition or side-car \"view\"), so a "
+                "swapped lateral/AP pair cannot be detected; check the overlays.",
+                subject=radiograph.view,
+            )
+        )
+    return checks
 
 
 def check_pair(lateral: Radiograph, ap: Radiograph) -> None:

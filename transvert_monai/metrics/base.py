@@ -81,7 +81,8 @@ class VertebraMetric(CumulativeIterationMetric):
             reduction: overrides the ``reduction`` given at construction.
 
         Returns:
-            The reduced scores, and the count of not-NaN scores when ``get_not_nans`` is True.
+            The reduced scores, and the count of not-NaN scores when ``get_not_nans`` is True. A reduction over
+            NaN scores only (e.g. a validation batch of empty shapes, which have no surface) is NaN, not MONAI's 0.
 
         Raises:
             RuntimeError: if nothing was buffered yet.
@@ -90,6 +91,9 @@ class VertebraMetric(CumulativeIterationMetric):
         if not isinstance(data, torch.Tensor):
             raise RuntimeError(f"{type(self).__name__} has no scores to aggregate; call it on a batch first.")
         value, not_nans = do_metric_reduction(data, reduction or self.reduction)
+        # MONAI reduces a group of only-NaN scores to 0, a perfect distance: keep it NaN (nothing was measured)
+        if isinstance(value, torch.Tensor) and isinstance(not_nans, torch.Tensor) and value.shape == not_nans.shape:
+            value = torch.where(not_nans > 0, value, torch.full_like(value, float("nan")))
         return (value, not_nans) if self.get_not_nans else value
 
 

@@ -22,6 +22,9 @@ seen a level may return a template a fifth of the true size. The checks, each wi
 * ``large_residual`` — the two views disagree about the vertebra's 3D centre by more than
   ``residual_limit_mm`` (5 mm; 2-pixel centroid noise at 1.8 mm gives about 1–2 mm), or the
   residual is not finite.
+* ``patch_beyond_image`` — more than ``max_patch_outside_fraction`` (25 %) of the vertebra's patch in
+  a view lies outside that radiograph: the network saw a zero-padded vertebra (an image cut too
+  tight, or a centroid near its border), and its shape is less reliable.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class QualityCheckName(str, Enum):
     VOLUME_BELOW_TRAINING_RANGE = "volume_below_training_range"
     VOLUME_ABOVE_TRAINING_RANGE = "volume_above_training_range"
     LARGE_RESIDUAL = "large_residual"
+    PATCH_BEYOND_IMAGE = "patch_beyond_image"
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,8 @@ def check_vertebra_quality(
     min_volume_ml: float = 1.0,
     min_largest_component_fraction: float = 0.9,
     volume_tolerance: Sequence[float] = DEFAULT_VOLUME_TOLERANCE,
+    patch_outside_fraction: float | None = None,
+    max_patch_outside_fraction: float = 0.25,
 ) -> VertebraQuality:
     """Run the checks (module docstring) on one vertebra's measured numbers.
 
@@ -222,6 +228,9 @@ def check_vertebra_quality(
         min_volume_ml: smallest acceptable volume (ml) when no training range applies.
         min_largest_component_fraction: smallest acceptable ``largest_component_fraction`` (0–1).
         volume_tolerance: (below, above) factors on the training range's min and max.
+        patch_outside_fraction: the largest share, over both views, of its patch lying outside the radiograph;
+            None skips that check.
+        max_patch_outside_fraction: the largest acceptable ``patch_outside_fraction``.
 
     Raises:
         ValueError: bad limits or ranges, or ranges without a valid ``label``.
@@ -276,6 +285,12 @@ def check_vertebra_quality(
     if not math.isfinite(residual_mm) or residual_mm > residual_limit_mm:
         message = f"check: residual {residual_mm:.1f} mm > {residual_limit_mm:g} mm"
         failed.append(QualityCheck(QualityCheckName.LARGE_RESIDUAL, message))
+    if patch_outside_fraction is not None and patch_outside_fraction > max_patch_outside_fraction:
+        message = (
+            f"check: {patch_outside_fraction:.0%} of its patch lies outside the radiograph "
+            f"(> {max_patch_outside_fraction:.0%}; the image is cut too tight)"
+        )
+        failed.append(QualityCheck(QualityCheckName.PATCH_BEYOND_IMAGE, message))
     return VertebraQuality(tuple(failed), volume_range, largest_component_fraction)
 
 

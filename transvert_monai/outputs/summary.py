@@ -71,6 +71,7 @@ def vertebra_summary_rows(
     volume_ranges_ml: Mapping[object, Sequence[float]] | None = None,
     min_largest_component_fraction: float = 0.9,
     volume_tolerance: Sequence[float] = DEFAULT_VOLUME_TOLERANCE,
+    patch_outside_fractions: Mapping[int, float] | None = None,
 ) -> list[dict[str, Any]]:
     """One summary row per placed vertebra, cranial to caudal, with every quality check.
 
@@ -86,6 +87,7 @@ def vertebra_summary_rows(
         min_largest_component_fraction: a shape whose largest 26-connected component holds less of its
             voxels is flagged fragmented (components are counted on each label's bounding box).
         volume_tolerance: (below, above) factors on the training range (see :mod:`~transvert_monai.outputs.quality`).
+        patch_outside_fractions: {VerSe index: largest share of its patch outside a radiograph}; None skips that check.
 
     Raises:
         ValueError: mismatched lengths, bad ranges or limits, see
@@ -118,6 +120,7 @@ def vertebra_summary_rows(
                 largest_component_fraction=fractions[label],
                 min_largest_component_fraction=min_largest_component_fraction,
                 volume_tolerance=volume_tolerance,
+                patch_outside_fraction=None if patch_outside_fractions is None else patch_outside_fractions.get(label),
             )
         )
     return rows
@@ -136,6 +139,7 @@ def summary_row(
     largest_component_fraction: float | None = None,
     min_largest_component_fraction: float = 0.9,
     volume_tolerance: Sequence[float] = DEFAULT_VOLUME_TOLERANCE,
+    patch_outside_fraction: float | None = None,
 ) -> dict[str, Any]:
     """One vertebra's row of ``summary.json`` (keys :data:`SUMMARY_FIELDS`), with its quality checks.
 
@@ -150,6 +154,7 @@ def summary_row(
             (:func:`~transvert_monai.outputs.quality.largest_component_fraction`); None skips the
             fragmentation check.
         min_largest_component_fraction, volume_tolerance: see :func:`vertebra_summary_rows`.
+        patch_outside_fraction: largest share of its patch outside a radiograph; None skips that check.
 
     Raises:
         ValueError: bad ranges or limits.
@@ -165,6 +170,7 @@ def summary_row(
         min_volume_ml=min_volume_ml,
         min_largest_component_fraction=min_largest_component_fraction,
         volume_tolerance=volume_tolerance,
+        patch_outside_fraction=patch_outside_fraction,
     )
     return {
         "label": int(label),
@@ -183,6 +189,8 @@ def write_summary(
     rows: Sequence[Mapping[str, Any]],
     placement: str | None = None,
     skipped: Mapping[int, str] | None = None,
+    input_checks: Sequence[Any] = (),
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``summary.json`` atomically after checking every row.
 
@@ -191,6 +199,10 @@ def write_summary(
         rows: per vertebra, the keys of :data:`SUMMARY_FIELDS` (see :func:`vertebra_summary_rows`).
         placement: the placement rule used (``"cone_beam"`` / ``"orthographic"``).
         skipped: {VerSe index: the view without a centroid} of the vertebrae left out.
+        input_checks: findings about the inputs that did not stop the job
+            (:class:`~transvert_monai.io.plausibility.InputCheck` or their dicts), kept under ``input_checks``;
+            ``input_quality`` is ``"ok"`` without any, else ``"check inputs"``.
+        extra: more top-level entries (provenance, posture), written after the standard ones.
 
     Raises:
         ValueError: a row without a required key, with a non-finite centre or volume, or whose
@@ -226,5 +238,11 @@ def write_summary(
         "placement": placement,
         "vertebrae": checked,
         "skipped": {label_to_name(v): f"no {view} centroid" for v, view in sorted((skipped or {}).items())},
+        "input_quality": "check inputs" if input_checks else "ok",
+        "input_checks": [c.to_dict() if hasattr(c, "to_dict") else dict(c) for c in input_checks],
     }
+    clash = sorted(set(extra or {}) & set(data))
+    if clash:
+        raise ValueError(f"`extra` must not replace the standard summary entries {clash}.")
+    data.update(extra or {})
     return write_json_atomic(path, data)

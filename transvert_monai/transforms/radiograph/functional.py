@@ -59,6 +59,9 @@ class RadiographSamples:
         lateral_image: (H, W) float32 lateral radiograph at the working spacing.
         ap_image: (H, W) float32 AP radiograph at the working spacing.
         missing: {VerSe index: view} of the vertebrae skipped because one view has no centroid.
+        outside_fraction: (B, 2) share of each vertebra's lateral and AP patch lying outside its radiograph.
+        input_checks: findings about the inputs (:class:`~transvert_monai.io.plausibility.InputCheck`): the
+            radiographs' own and the centroids' spacing (see :func:`~transvert_monai.io.plausibility.check_centroid_layout`).
     """
 
     image: torch.Tensor
@@ -71,6 +74,8 @@ class RadiographSamples:
     lateral_image: torch.Tensor
     ap_image: torch.Tensor
     missing: dict[int, str] = field(default_factory=dict)
+    outside_fraction: torch.Tensor | None = None
+    input_checks: list = field(default_factory=list)
 
 
 def as_centroids_2d(centroids: Centroids2D | Mapping | str | os.PathLike) -> Centroids2D:
@@ -124,7 +129,8 @@ def extract_radiograph_samples(
 
     Raises:
         ValueError: views not (lateral, AP) or of different patients (see :func:`transvert_monai.io.check_pair`),
-            a centroid outside its image, rays of a vertebra that meet behind a source.
+            a centroid outside its image, vertebrae out of cranio-caudal order in a view, rays of a vertebra
+            that meet behind a source.
         KeyError: a requested label without centroids in both views.
     """
     grid = SamplingGrid() if grid is None else grid
@@ -134,23 +140,28 @@ def extract_radiograph_samples(
     labels = centroids.labels if labels is None else [int(v) for v in labels]
     per_view = centroids.as_tensors(labels)
     views = (lateral, ap)
+    checks = [c for r in views for c in r.input_checks] + _centroid_layout_checks(views, per_view, labels, centroids)
     spacings = [grid.nominal_detector_spacing_mm(r.source_to_detector_mm, r.source_to_patient_mm) for r in views]
     geometries = [r.geometry(ws) for r, ws in zip(views, spacings)]
     # file pixels → image pixels (a flip) → working pixels (centre-fixed rescaling)
     working_rc = [r.to_working_px(r.file_to_image_px(rc), ws) for r, rc, ws in zip(views, per_view, spacings)]
     centres_mm, _ = triangulate(geometries, working_rc)
-    images, vois, origins, steps, working = [], [], [], [], []
+    images, vois, origins, steps, working, outside = [], [], [], [], [], []
     disc = patch_voi_disc(grid.patch_size, grid.voi_radius_px)
     for radiograph, geometry, rc, ws in zip(views, geometries, working_rc, spacings):
         _, depth = geometry.project(centres_mm, return_depth=True)
         pixels = scale_true_patch_pixels(geometry, rc, depth, grid.patch_size, grid.pixel_mm_at_vertebra)
         resampled = radiograph.resampled(ws)
         h, w = resampled.shape
-        partial = (pixels.amin(dim=(1, 2)) < -0.5).any(-1) | (pixels.amax(dim=(1, 2)) > torch.tensor([h, w]) - 0.5).any(-1)
-        for label in (v for v, p in zip(labels, partial) if p):
-            logger.info(
-                "the %s patch of %s reaches past the image border; zero padded.", radiograph.view, label_to_name(label)
-            )
+        beyond = (pixels < -0.5).any(-1) | (pixels > torch.tensor([h, w], dtype=pixels.dtype) - 0.5).any(-1)
+        fraction = beyond.flatten(1).to(torch.float32).mean(1)
+        outside.append(fraction)
+        for label, share in zip(labels, fraction.tolist()):
+            if share > 0:
+                logger.info(
+                    "%.0f%% of the %s patch of %s lies past the image border; zero padded.",
+                    100 * share, radiograph.view, label_to_name(label),
+                )  # fmt: skip
         images.append(zscore(sample_patches(resampled.pixels, pixels)))
         vois.append(disc.expand(len(labels), -1, -1))
         origins.append(pixels[:, 0, 0])
@@ -168,4 +179,22 @@ def extract_radiograph_samples(
         lateral_image=working[0],
         ap_image=working[1],
         missing=dict(centroids.missing),
+        outside_fraction=torch.stack(outside, dim=1),
+        input_checks=checks,
     )
+
+
+def _centroid_layout_checks(
+    views: Sequence[Radiograph], per_view: Sequence[torch.Tensor], labels: Sequence[int], centroids: Centroids2D
+) -> list:
+    """Cranio-caudal order and spacing of the centroids in each view, at the patient (file rows → mm / magnification)."""
+    from transvert_monai.io.plausibility import check_centroid_layout
+
+    rows_mm = {}
+    for radiograph, rc in zip(views, per_view):
+        magnification = radiograph.source_to_detector_mm / radiograph.source_to_patient_mm
+        centre = (radiograph.shape[0] - 1) / 2
+        rows = (rc[:, 0] - centre) * radiograph.pixel_spacing_mm[0] / magnification
+        rows_mm[radiograph.view] = dict(zip(labels, rows.tolist()))
+    where = f"2D centroids {centroids.source}" if centroids.source else "2D centroids"
+    return check_centroid_layout(rows_mm, {v: label_to_name(v) for v in labels}, where)

@@ -40,6 +40,7 @@ from monai.utils import StrEnum, look_up_option
 
 from transvert_monai.data.labels import is_vertebra_label, label_to_name
 from transvert_monai.geometry import ProjectionGeometry, as_affine, triangulate, view_aligned_axes, view_aligned_frame
+from transvert_monai.resources import check_memory
 from transvert_monai.metrics.binarize import binarize_prediction
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "triangulate_centres",
     "place_vertebrae",
     "stack_vertebrae",
+    "estimate_stack_bytes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -222,6 +224,30 @@ def _corners(affine: torch.Tensor, lo: Sequence[float], hi: Sequence[float]) -> 
     return box @ affine[:3, :3].T + affine[:3, 3]
 
 
+#: Bytes per voxel of the stacked spine map while it is built and written: the uint8 labels, the float32 winning
+#: scores, and the writers' copies (NIfTI, per-label marching cubes).
+STACK_BYTES_PER_VOXEL = 16
+
+
+def _stack_grid(
+    affines: torch.Tensor, size: Sequence[int], spacing_mm: float, margin_mm: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(voxel counts (3,), world corner (3,)) of the stacked map around vertebra grids of ``size`` voxels."""
+    size_t = torch.tensor([float(s) for s in size], dtype=torch.float64)
+    corners = torch.cat([_corners(a, [-0.5] * 3, (size_t - 0.5).tolist()) for a in affines])
+    lo = corners.amin(0) - margin_mm
+    n = torch.ceil((corners.amax(0) + margin_mm - lo) / spacing_mm).clamp(1, 2**40).long()
+    return n, lo
+
+
+def estimate_stack_bytes(
+    affines: torch.Tensor, size: Sequence[int], spacing_mm: float = 1.0, margin_mm: float = 10.0
+) -> float:
+    """Memory (bytes) :func:`stack_vertebrae` and the writers need for vertebra grids ``affines`` of ``size`` voxels."""
+    n, _ = _stack_grid(torch.as_tensor(affines, dtype=torch.float64).reshape(-1, 4, 4), size, spacing_mm, margin_mm)
+    return STACK_BYTES_PER_VOXEL * float(n.to(torch.float64).prod())
+
+
 def stack_vertebrae(
     shapes: torch.Tensor,
     labels: Sequence[int] | torch.Tensor,
@@ -244,12 +270,16 @@ def stack_vertebrae(
 
     Raises:
         ValueError: malformed shapes, labels, affines, spacing or margin.
+        EnvironmentProblemError: the map would need more memory than is available (checked before allocating).
     """
     pred, labels, aff = _check_stack_inputs(shapes, labels, affines, spacing_mm, margin_mm)
     size = torch.tensor(pred.shape[2:], dtype=torch.float64)
-    corners = torch.cat([_corners(a, [-0.5] * 3, (size - 0.5).tolist()) for a in aff])
-    lo = corners.amin(0) - margin_mm
-    n = torch.ceil((corners.amax(0) + margin_mm - lo) / spacing_mm).long().clamp_min(1)
+    n, lo = _stack_grid(aff, pred.shape[2:], spacing_mm, margin_mm)
+    check_memory(
+        STACK_BYTES_PER_VOXEL * float(n.prod()),
+        f"the stacked spine map of {int(n[0])} × {int(n[1])} × {int(n[2])} voxels of {spacing_mm:g} mm",
+        "use a larger stack spacing (--stack-spacing-mm)",
+    )
     out_affine = torch.eye(4, dtype=torch.float64)
     out_affine[:3, :3] *= spacing_mm
     out_affine[:3, 3] = lo + spacing_mm / 2  # centre of voxel 0
