@@ -14,7 +14,8 @@ secondary captures, CT, ...) are ignored with a note on the study, never an erro
    399198007 right lateral → lateral; 399348003 antero-posterior, 272479007 postero-anterior → AP;
 3. PatientOrientation (0020,0020) with rows running H/F: columns towards A or P → lateral,
    towards L or R → AP;
-4. words of SeriesDescription (0008,103E), then ProtocolName (0018,1030): ``lat``, ``lateral``,
+4. words of SeriesDescription (0008,103E), then ProtocolName (0018,1030) (case ignored, ``a.p.`` read
+   as ``ap``): ``lat``, ``lateral``,
    ``ll``, ``rl``, ``sagittal`` → lateral; ``ap``, ``pa``, ``frontal``, ``coronal`` → AP; a text
    naming both, or an oblique (``obl``, ``oblique``, ``lao``, ``rao``, ``lpo``, ``rpo``), decides
    nothing.
@@ -204,7 +205,8 @@ def radiograph_view(ds: Any) -> tuple[str | None, str]:
             if columns in ("L", "R"):
                 return "ap", f"PatientOrientation {list(orientation)}"
     for keyword in ("SeriesDescription", "ProtocolName"):
-        words = set(re.split(r"[^a-z0-9]+", str(ds.get(keyword, "") or "").lower())) - {""}
+        text = re.sub(r"\b([ap])\.([ap])\b", r"\1\2", str(ds.get(keyword, "") or "").lower())  # "a.p." → "ap"
+        words = set(re.split(r"[^a-z0-9]+", text)) - {""}
         if not words or words & _OBLIQUE_WORDS:
             continue
         lateral, ap = bool(words & _LATERAL_WORDS), bool(words & _AP_WORDS)
