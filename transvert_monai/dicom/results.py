@@ -134,7 +134,7 @@ def write_dicom_results(
     from pydicom.uid import generate_uid
 
     from transvert_monai.dicom.sc import overlay_sc_image, png_rgb
-    from transvert_monai.dicom.sr import _provenance_values, measurement_report_sr
+    from transvert_monai.dicom.sr import provenance_fields, measurement_report_sr
     from transvert_monai.dicom.stl import lps_stl_bytes, stl_dataset
 
     folder = Path(output_folder)
@@ -155,7 +155,7 @@ def write_dicom_results(
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} is not empty; choose another output folder or pass overwrite=True.")
     out_dir.mkdir(parents=True, exist_ok=True)
-    p = _provenance_values(provenance)
+    p = provenance_fields(provenance)
     frame_of_reference_uid = generate_uid()
     written: list[Path] = []
 

@@ -72,7 +72,7 @@ def ras_to_lps(points_mm: Any) -> np.ndarray:
     return out
 
 
-def _provenance_values(provenance: Mapping[str, Any] | None) -> dict[str, str]:
+def provenance_fields(provenance: Mapping[str, Any] | None) -> dict[str, str]:
     from transvert_monai import __version__
 
     p = {str(k): str(v) for k, v in (provenance or {}).items() if v is not None}
@@ -115,7 +115,7 @@ def measurement_report_sr(
     from pydicom.uid import generate_uid
 
     c = _codes()
-    p = _provenance_values(provenance)
+    p = provenance_fields(provenance)
     sha = p.get("weights_sha256", "")
     parameters = [f"{k}={v}" for k, v in p.items() if k not in ("model_name", "model_version")]
     if placement:
