@@ -22,7 +22,9 @@ def phantom_image(rows: int = 128, cols: int = 128) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def write_view(folder: Path, name: str, view: str, *, study_uid: str, patient_id: str = "P1", edit=None, **kwargs) -> Path:
+def write_view(
+    folder: Path, name: str, view: str, *, study_uid: str, patient_id: str = "P1", edit=None, **kwargs
+) -> Path:
     """Write one DX into ``folder/name``; ``edit(ds)`` may change the dataset before saving."""
     from transvert_monai.dicom import dx_dataset
 

@@ -33,10 +33,14 @@ INVERTED_CASES = [
 ]
 
 
-@pytest.mark.parametrize("photometric,edit", INVERTED_CASES, ids=["monochrome1_inverse", "monochrome2_inverse", "monochrome1_no_shape"])
+@pytest.mark.parametrize(
+    "photometric,edit", INVERTED_CASES, ids=["monochrome1_inverse", "monochrome2_inverse", "monochrome1_no_shape"]
+)
 def test_inverted_images_read_equal_to_the_monochrome2_image(tmp_path, photometric, edit):
     reference = dicom_pixels(pydicom.dcmread(write_view(tmp_path, "m2.dcm", "lateral", study_uid="1.2.3")))
-    path = write_view(tmp_path, "inv.dcm", "lateral", study_uid="1.2.3", photometric_interpretation=photometric, edit=edit)
+    path = write_view(
+        tmp_path, "inv.dcm", "lateral", study_uid="1.2.3", photometric_interpretation=photometric, edit=edit
+    )
     ds = pydicom.dcmread(path)
     assert ds.pixel_array.astype(float).mean() != pytest.approx(reference.mean())  # stored differently
     np.testing.assert_array_equal(dicom_pixels(ds), reference)

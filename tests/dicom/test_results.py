@@ -55,7 +55,10 @@ def results(tmp_path_factory):
 
 def test_files_are_named_by_type(results):
     names = [p.name for p in results["paths"]]
-    assert names == ["sr_measurements.dcm", "stl_spine.dcm", "stl_T1.dcm", "stl_T2.dcm", "sc_overlay_lateral.dcm", "sc_overlay_ap.dcm"]
+    assert names == [
+        "sr_measurements.dcm", "stl_spine.dcm", "stl_T1.dcm", "stl_T2.dcm",
+        "sc_overlay_lateral.dcm", "sc_overlay_ap.dcm",
+    ]  # fmt: skip
     assert all(p.parent == results["output"] / "dicom" for p in results["paths"])
 
 
@@ -77,7 +80,8 @@ def test_sr_round_trip_gives_each_vertebra_back(results):
     for row, v in zip(ROWS, found):
         np.testing.assert_allclose(v["centre_mm"], row["centre_mm"], atol=1e-4)
         np.testing.assert_allclose(v["centre_lps_mm"], ras_to_lps(row["centre_mm"]), atol=1e-4)
-        assert v["volume_ml"] == pytest.approx(row["volume_ml"]) and v["residual_mm"] == pytest.approx(row["residual_mm"])
+        assert v["volume_ml"] == pytest.approx(row["volume_ml"])
+        assert v["residual_mm"] == pytest.approx(row["residual_mm"])
         assert v["quality_checks"] == row["quality_checks"]
         assert v["finding_site"] == f"{row['name']} vertebra"
         assert v["source_sop_uids"] == [study.lateral_sop_uid, study.ap_sop_uid]
@@ -113,7 +117,8 @@ def test_stl_round_trip_is_the_mesh_in_lps(results, index, name):
     decoded = trimesh.load(io.BytesIO(data), file_type="stl")
     source = trimesh.load(str(results["output"] / "meshes" / f"{name}.stl"))
     assert len(decoded.vertices) == len(source.vertices) and len(decoded.faces) == len(source.faces)
-    np.testing.assert_allclose(np.sort(decoded.vertices, axis=0), np.sort(ras_to_lps(source.vertices), axis=0), atol=1e-4)
+    expected = np.sort(ras_to_lps(source.vertices), axis=0)
+    np.testing.assert_allclose(np.sort(decoded.vertices, axis=0), expected, atol=1e-4)
     assert decoded.volume == pytest.approx(source.volume, rel=1e-6)  # outward winding kept
     assert {item.ReferencedSOPInstanceUID for item in ds.SourceInstanceSequence} == {
         results["study"].lateral_sop_uid, results["study"].ap_sop_uid
@@ -145,7 +150,8 @@ def test_results_from_a_pair_of_datasets(results, tmp_path):
 
     output = tmp_path / "rec"
     shutil.copytree(results["output"], output, ignore=shutil.ignore_patterns("dicom"))
-    pair = [pydicom.dcmread(p, stop_before_pixels=True) for p in (results["study"].lateral_path, results["study"].ap_path)]
+    study = results["study"]
+    pair = [pydicom.dcmread(p, stop_before_pixels=True) for p in (study.lateral_path, study.ap_path)]
     summary = json.loads((output / "summary.json").read_text())
     summary["vertebrae"] = summary["vertebrae"][:1]
     paths = write_dicom_results(output, pair, summary=summary)

@@ -46,7 +46,7 @@ VIEW_CASES = [
     ("series_description_lat", _only(SeriesDescription="Spine LAT standing"), "lateral", "SeriesDescription"),
     ("series_description_pa", _only(SeriesDescription="WS PA"), "ap", "SeriesDescription"),
     ("protocol_name_ap", _only(SeriesDescription="whole spine", ProtocolName="spine a.p."), "ap", "ProtocolName"),
-    ("unrecognised_position_falls_back", _only(ViewPosition="XX", SeriesDescription="lat"), "lateral", "SeriesDescription"),
+    ("unknown_position_falls_back", _only(ViewPosition="XX", SeriesDescription="lat"), "lateral", "SeriesDescription"),
     ("both_words_decide_nothing", _only(SeriesDescription="AP + LAT"), None, "no ViewPosition"),
     ("oblique_decides_nothing", _only(SeriesDescription="lat oblique"), None, "no ViewPosition"),
     ("nothing", _only(), None, "no ViewPosition"),
@@ -76,7 +76,8 @@ def test_fallback_selection_is_noted(tmp_path):
     write_view(tmp_path, "a", "lateral", study_uid="1.2.3", edit=_only(SeriesDescription="LAT"))
     write_view(tmp_path, "b", "ap", study_uid="1.2.3", edit=_only(PatientOrientation=["L", "F"]))
     study = find_study(tmp_path)
-    assert study.lateral.selected_by.startswith("SeriesDescription") and study.ap.selected_by.startswith("PatientOrientation")
+    assert study.lateral.selected_by.startswith("SeriesDescription")
+    assert study.ap.selected_by.startswith("PatientOrientation")
     assert any("no usable ViewPosition" in n for n in study.notes)
 
 

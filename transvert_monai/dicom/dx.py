@@ -132,7 +132,8 @@ def dx_dataset(
         )
     if not 8 <= int(bits_stored) <= 16:
         raise TransVertInputError(f"`bits_stored` must be 8 to 16, got {bits_stored!r}.")
-    spacing = [pixel_spacing_mm] * 2 if np.ndim(pixel_spacing_mm) == 0 else list(pixel_spacing_mm)  # type: ignore[arg-type]
+    scalar = np.ndim(pixel_spacing_mm) == 0
+    spacing = [pixel_spacing_mm] * 2 if scalar else list(pixel_spacing_mm)  # type: ignore[arg-type]
     if len(spacing) != 2:
         raise TransVertInputError(f"`pixel_spacing_mm` must be one number or (row, col) mm, got {pixel_spacing_mm!r}.")
     spacing = [_positive(s, "pixel_spacing_mm") for s in spacing]

@@ -58,7 +58,8 @@ def _source_headers(study: Any) -> tuple[Any, Any]:
         pair = study
     else:
         raise TypeError(
-            f"`study` must be a transvert_monai.dicom.Study or a (lateral, AP) pair of datasets or paths, got {type(study).__name__}."
+            "`study` must be a transvert_monai.dicom.Study or a (lateral, AP) pair of datasets or paths, "
+            f"got {type(study).__name__}."
         )
     out = []
     for item in pair:
@@ -67,10 +68,13 @@ def _source_headers(study: Any) -> tuple[Any, Any]:
     for ds in out:
         for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID"):
             if not ds.get(keyword):
-                raise TransVertInputError(f"a source dataset has no {keyword}; pass the lateral and AP DICOM radiographs.")
+                raise TransVertInputError(
+                    f"a source dataset has no {keyword}; pass the lateral and AP DICOM radiographs."
+                )
     if lateral.StudyInstanceUID != ap.StudyInstanceUID:
         raise TransVertInputError(
-            f"the lateral and AP sources belong to different studies ({lateral.StudyInstanceUID} and {ap.StudyInstanceUID}); "
+            f"the lateral and AP sources belong to different studies ({lateral.StudyInstanceUID} and "
+            f"{ap.StudyInstanceUID}); "
             "the results are written into one study."
         )
     return lateral, ap

@@ -7,21 +7,9 @@ selects one lateral and one AP radiograph among the projection X-ray images (mod
 :data:`transvert_monai.io.RADIOGRAPHIC_MODALITIES`). Objects of other modalities (SR, SEG, KO, PR,
 secondary captures, CT, ...) are ignored with a note on the study, never an error.
 
-**The view of a radiograph**, by the first rule that decides (:func:`radiograph_view`):
-
-1. ViewPosition (0018,5101): LL, RL, LAT, LATERAL → lateral; AP, PA → AP;
-2. ViewCodeSequence (0054,0220), SNOMED CT: 399067008 lateral, 399173006 left lateral,
-   399198007 right lateral → lateral; 399348003 antero-posterior, 272479007 postero-anterior → AP;
-3. PatientOrientation (0020,0020) with rows running H/F: columns towards A or P → lateral,
-   towards L or R → AP;
-4. words of SeriesDescription (0008,103E), then ProtocolName (0018,1030) (case ignored, ``a.p.`` read
-   as ``ap``): ``lat``, ``lateral``,
-   ``ll``, ``rl``, ``sagittal`` → lateral; ``ap``, ``pa``, ``frontal``, ``coronal`` → AP; a text
-   naming both, or an oblique (``obl``, ``oblique``, ``lao``, ``rao``, ``lpo``, ``rpo``), decides
-   nothing.
-
-ImageLaterality (0020,0062) is not used: it names the side of a paired body part (U for the spine),
-not the direction of the beam. An image no rule decides is ignored with a note.
+**The view of a radiograph** comes from :func:`~transvert_monai.dicom.views.radiograph_view` (ViewPosition,
+then ViewCodeSequence, PatientOrientation, SeriesDescription/ProtocolName words; see there). An
+image no rule decides is ignored with a note.
 
 **A study is refused** (a :class:`StudyError` in :attr:`StudyScan.errors`, the other studies go on)
 when its radiographs carry different PatientIDs, when it has no lateral or no AP radiograph, when
@@ -42,29 +30,30 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from transvert_monai.dicom.views import radiograph_view
 from transvert_monai.errors import TransVertInputError
 
-__all__ = ["CENTROIDS_FILENAME", "SourceImage", "Study", "StudyError", "StudyScan", "find_studies", "find_study", "radiograph_view"]
+__all__ = [
+    "CENTROIDS_FILENAME",
+    "SourceImage",
+    "Study",
+    "StudyError",
+    "StudyScan",
+    "find_studies",
+    "find_study",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Name of a study's 2D centroid file next to (or above) its DICOM files.
 CENTROIDS_FILENAME = "centroids.json"
 _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
-_LATERAL_POSITIONS = frozenset({"LL", "RL", "LAT", "LATERAL"})
-_AP_POSITIONS = frozenset({"AP", "PA"})
-_LATERAL_CODES = {"399067008": "lateral", "399173006": "left lateral", "399198007": "right lateral"}
-_AP_CODES = {"399348003": "antero-posterior", "272479007": "postero-anterior"}
-_LATERAL_WORDS = frozenset({"lat", "lateral", "ll", "rl", "sagittal", "sag"})
-_AP_WORDS = frozenset({"ap", "pa", "frontal", "coronal"})
-_OBLIQUE_WORDS = frozenset({"obl", "oblique", "lao", "rao", "lpo", "rpo", "llo", "rlo"})
 _VIEW_NOTES = {
     "RL": "a right lateral (RL): the patient's right side at the detector, the mirror of the left-lateral geometry "
     "TransVert expects; check its orientation (PatientOrientation, flip_horizontal)",
@@ -175,45 +164,6 @@ class StudyScan:
 class _Header:
     path: Path
     ds: Any
-
-
-def radiograph_view(ds: Any) -> tuple[str | None, str]:
-    """The view of a radiograph header by the rules of the module docstring.
-
-    Returns:
-        ``(view, rule)``: ``"lateral"``, ``"ap"`` or None, and the rule that decided (or why none did).
-    """
-    position = str(ds.get("ViewPosition", "") or "").strip().upper()
-    if position in _LATERAL_POSITIONS:
-        return "lateral", f"ViewPosition {position!r}"
-    if position in _AP_POSITIONS:
-        return "ap", f"ViewPosition {position!r}"
-    skipped = [f"ViewPosition {position!r} is neither lateral nor AP/PA"] if position else []
-    for item in ds.get("ViewCodeSequence", None) or []:
-        code, scheme = str(item.get("CodeValue", "")), str(item.get("CodingSchemeDesignator", ""))
-        if scheme in ("SCT", "SNM3", "SRT") or not scheme:
-            if code in _LATERAL_CODES:
-                return "lateral", f"ViewCodeSequence {code} ({_LATERAL_CODES[code]})"
-            if code in _AP_CODES:
-                return "ap", f"ViewCodeSequence {code} ({_AP_CODES[code]})"
-    orientation = ds.get("PatientOrientation", None)
-    if orientation and len(orientation) == 2:
-        columns, rows = (str(v).strip().upper()[:1] for v in orientation)
-        if rows in ("H", "F"):
-            if columns in ("A", "P"):
-                return "lateral", f"PatientOrientation {list(orientation)}"
-            if columns in ("L", "R"):
-                return "ap", f"PatientOrientation {list(orientation)}"
-    for keyword in ("SeriesDescription", "ProtocolName"):
-        text = re.sub(r"\b([ap])\.([ap])\b", r"\1\2", str(ds.get(keyword, "") or "").lower())  # "a.p." → "ap"
-        words = set(re.split(r"[^a-z0-9]+", text)) - {""}
-        if not words or words & _OBLIQUE_WORDS:
-            continue
-        lateral, ap = bool(words & _LATERAL_WORDS), bool(words & _AP_WORDS)
-        if lateral != ap:
-            return ("lateral" if lateral else "ap"), f"{keyword} {str(ds.get(keyword))!r}"
-    skipped.append("no ViewPosition, ViewCodeSequence, PatientOrientation or SeriesDescription/ProtocolName word names the view")
-    return None, "; ".join(skipped)
 
 
 def _is_part10(path: Path) -> bool:
