@@ -51,7 +51,11 @@ logger = logging.getLogger(__name__)
 REPORT_NAME = "report.html"
 _MESH_SUFFIXES = (".ply", ".stl", ".obj")
 _RADIOGRAPHS = (("overlay_lateral.png", "Lateral radiograph"), ("overlay_ap.png", "AP radiograph"))
-_POSE_COLUMNS = (("flexion", "flexion (°)"), ("lateral_bending", "lateral bending (°)"), ("axial_rotation", "axial rotation (°)"))
+_POSE_COLUMNS = (
+    ("flexion", "flexion (°)"),
+    ("lateral_bending", "lateral bending (°)"),
+    ("axial_rotation", "axial rotation (°)"),
+)
 # top-level summary keys shown in their own sections; every other key is provenance
 _SHOWN_KEYS = frozenset({"vertebrae", "alignment", "skipped", "units", "coordinate_system", "placement"})
 _PROVENANCE_FIRST = ("software", "model")
@@ -62,8 +66,9 @@ _GREY = np.array([0.6, 0.6, 0.6])
 def decimate_mesh(vertices: np.ndarray, faces: np.ndarray, max_faces: int) -> tuple[np.ndarray, np.ndarray]:
     """Fewer faces by vertex clustering: vertices in one grid cell merge into their mean.
 
-    The cell grows by 25 % from the mean edge length until at most ``max_faces`` faces remain;
-    collapsed and repeated faces are dropped. Enough for display, not for measurement.
+    The cell starts near the size that leaves ``max_faces`` faces on a closed surface and grows by
+    15 % until at most ``max_faces`` remain; collapsed and repeated faces are dropped. Enough for
+    display, not for measurement.
 
     Args:
         vertices: (V, 3) float positions (mm).
@@ -81,28 +86,34 @@ def decimate_mesh(vertices: np.ndarray, faces: np.ndarray, max_faces: int) -> tu
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
     if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
-        raise ValueError(f"decimate_mesh expects (V, 3) vertices and (F, 3) faces, got {vertices.shape} and {faces.shape}.")
+        raise ValueError(
+            f"decimate_mesh expects (V, 3) vertices and (F, 3) faces, got {vertices.shape} and {faces.shape}."
+        )
     if len(faces) <= max_faces:
         return vertices.astype(np.float32), faces.astype(np.int32)
-    edges = vertices[faces[:, [1, 2, 0]]] - vertices[faces]
-    cell = float(np.linalg.norm(edges, axis=-1).mean())
+    # a closed surface clustered on a grid of cell c keeps about 2 · area / c² faces: start a little finer
+    corner = vertices[faces]
+    area = 0.5 * float(np.linalg.norm(np.cross(corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0]), axis=1).sum())
+    cell = max(0.8 * math.sqrt(2.0 * area / max_faces), 1e-6)
     while True:
-        # one cluster per occupied grid cell; its vertex is the mean of the vertices it holds
+        # one cluster per occupied grid cell (cell indices packed in one int64); its vertex is the mean
         keys = np.floor((vertices - vertices.min(0)) / cell).astype(np.int64)
-        _, cluster, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        size = keys.max(0) + 1
+        packed = (keys[:, 0] * size[1] + keys[:, 1]) * size[2] + keys[:, 2]
+        _, cluster, counts = np.unique(packed, return_inverse=True, return_counts=True)
         cluster = cluster.reshape(-1)
-        merged = np.zeros((len(counts), 3))
-        np.add.at(merged, cluster, vertices)
-        merged /= counts[:, None]
+        merged = np.stack([np.bincount(cluster, weights=vertices[:, d]) for d in range(3)], axis=1) / counts[:, None]
         new = cluster[faces]
         keep = (new[:, 0] != new[:, 1]) & (new[:, 1] != new[:, 2]) & (new[:, 0] != new[:, 2])
         new = new[keep]
         # a face and its repeats (any rotation or winding) keep one copy, the first
-        _, first = np.unique(np.sort(new, axis=1), axis=0, return_index=True)
+        ordered = np.sort(new, axis=1)
+        n = len(counts)
+        _, first = np.unique((ordered[:, 0] * n + ordered[:, 1]) * n + ordered[:, 2], return_index=True)
         new = new[np.sort(first)]
         if len(new) <= max_faces:
             break
-        cell *= 1.25
+        cell *= 1.15
     used, remap = np.unique(new, return_inverse=True)
     return merged[used].astype(np.float32), remap.reshape(-1, 3).astype(np.int32)
 
@@ -122,7 +133,9 @@ def _read_summary(folder: Path) -> dict[str, Any]:
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UnreadableFileError(f"{str(path)!r} is not valid JSON ({err}); rerun the reconstruction to rewrite it.") from None
+        raise UnreadableFileError(
+            f"{str(path)!r} is not valid JSON ({err}); rerun the reconstruction to rewrite it."
+        ) from None
     if not isinstance(summary, dict) or not isinstance(summary.get("vertebrae"), list):
         raise TransVertInputError(
             f"{str(path)!r} must be a JSON object with a `vertebrae` list (see transvert_monai.outputs.summary); "
@@ -145,7 +158,9 @@ def _load_mesh(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     try:
         import trimesh
     except ImportError as err:
-        raise ImportError("reading the meshes of the report needs trimesh: pip install 'transvert_monai[mesh]'.") from err
+        raise ImportError(
+            "reading the meshes of the report needs trimesh: pip install 'transvert_monai[mesh]'."
+        ) from err
     try:
         mesh = trimesh.load(str(path), force="mesh")
     except Exception as err:  # noqa: BLE001 - any parser failure means the same: this mesh cannot be shown
@@ -309,7 +324,8 @@ def _provenance_html(summary: Mapping[str, Any]) -> str:
     )
     if not keys:
         return '<p class="absent">The summary records no provenance (software, model).</p>'
-    return '<dl class="provenance">' + "".join(f"<dt>{_esc(k)}</dt><dd>{_value_html(summary[k])}</dd>" for k in keys) + "</dl>"
+    items = "".join(f"<dt>{_esc(k)}</dt><dd>{_value_html(summary[k])}</dd>" for k in keys)
+    return f'<dl class="provenance">{items}</dl>'
 
 
 def _script_json(data: object) -> str:
@@ -337,7 +353,9 @@ _ERROR_CAPTURE_JS = """
     var t = e.target;
     window.reportError(e.message || ("could not load " + ((t && (t.src || t.href)) || "a resource")));
   }, true);
-  window.addEventListener("unhandledrejection", function (e) { window.reportError("unhandled rejection: " + e.reason); });
+  window.addEventListener("unhandledrejection", function (e) {
+    window.reportError("unhandled rejection: " + e.reason);
+  });
   document.addEventListener("securitypolicyviolation", function (e) {
     window.reportError("blocked by the page's security policy: " + e.blockedURI + " (" + e.violatedDirective + ")");
   });
@@ -352,8 +370,9 @@ _ERROR_CAPTURE_JS = """
 
 _MAIN_JS = """
 (function () {
-  var data = JSON.parse(document.getElementById("report-data").textContent);
   var status = document.getElementById("report-status");
+  status.setAttribute("data-script-ms", performance.now().toFixed(1));  // plotly.js parsed and run by now
+  var data = JSON.parse(document.getElementById("report-data").textContent);
   var panel = document.getElementById("vertebra-panel");
   var rows = document.querySelectorAll("table.vertebrae tbody tr");
   var plot = document.getElementById("spine-3d");
@@ -422,7 +441,9 @@ td.flag { color: #a40000; font-weight: 600; } .absent { color: #666; font-style:
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:"
 
 
-def _page(title: str, summary: Mapping[str, Any], folder: Path, sections: Mapping[str, str], figure: str, data: object) -> str:
+def _page(
+    title: str, summary: Mapping[str, Any], folder: Path, sections: Mapping[str, str], figure: str, data: object
+) -> str:
     placement = summary.get("placement") or "unknown"
     system = summary.get("coordinate_system") or "RAS"
     skipped = summary.get("skipped") if isinstance(summary.get("skipped"), Mapping) else {}
@@ -456,7 +477,9 @@ def _page(title: str, summary: Mapping[str, Any], folder: Path, sections: Mappin
 """
 
 
-def write_report(folder: str | os.PathLike, output: str | os.PathLike | None = None, *, max_faces_per_vertebra: int = 3000) -> Path:
+def write_report(
+    folder: str | os.PathLike, output: str | os.PathLike | None = None, *, max_faces_per_vertebra: int = 3000
+) -> Path:
     """Write the self-contained HTML report of a reconstruction output folder (see the module docstring).
 
     Args:
@@ -512,7 +535,8 @@ def write_report(folder: str | os.PathLike, output: str | os.PathLike | None = N
         "provenance": _provenance_html(summary),
     }
     figure = _figure(traces).to_json() if traces else "{}"
-    page = _page(title, summary, folder, sections, figure, {"names": [str(r.get("name", "")) for r in rows], "facts": facts, "trace_rows": trace_rows})
+    data = {"names": [str(r.get("name", "")) for r in rows], "facts": facts, "trace_rows": trace_rows}
+    page = _page(title, summary, folder, sections, figure, data)
     output = Path(output) if output is not None else folder / REPORT_NAME
     written = atomic_write(output, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     logger.info("report of %d vertebrae (%d with meshes) written to %s", len(rows), len(traces), written)
@@ -523,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m transvert_monai.outputs.report <folder> [--output file]``; returns the exit code."""
     parser = argparse.ArgumentParser(prog="transvert-report", description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="reconstruction output folder (with summary.json)")
-    parser.add_argument("--output", type=Path, default=None, help=f"HTML file to write (default <folder>/{REPORT_NAME})")
+    parser.add_argument("--output", type=Path, default=None, help=f"HTML file (default <folder>/{REPORT_NAME})")
     parser.add_argument("--max-faces", type=int, default=3000, help="face budget per vertebra mesh")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
