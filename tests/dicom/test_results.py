@@ -154,8 +154,16 @@ def test_results_from_a_pair_of_datasets(results, tmp_path):
     pair = [pydicom.dcmread(p, stop_before_pixels=True) for p in (study.lateral_path, study.ap_path)]
     summary = json.loads((output / "summary.json").read_text())
     summary["vertebrae"] = summary["vertebrae"][:1]
+    summary["provenance"] = {
+        "software": {"name": "transvert_monai", "version": "9.9"},
+        "model": {"name": "transvert", "version": "0.4", "weights_sha256": "f" * 64},
+    }
     paths = write_dicom_results(output, pair, summary=summary)
     assert [v["name"] for v in read_vertebra_measurements(paths[0])] == ["T1"]
+    sr = pydicom.dcmread(paths[0])
+    assert (sr.ManufacturerModelName, sr.SoftwareVersions, sr.DeviceSerialNumber) == (
+        "transvert 0.4", "transvert_monai 9.9", "f" * 16
+    )
     assert len([p for p in paths if p.name.startswith("stl_")]) == 2  # spine and T1
 
 

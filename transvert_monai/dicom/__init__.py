@@ -27,6 +27,7 @@ from transvert_monai.dicom.dx import DX_FOR_PRESENTATION_SOP_CLASS, dx_dataset, 
 from transvert_monai.dicom.pixels import dicom_pixels
 from transvert_monai.dicom.results import (
     ENCAPSULATED_STL_SOP_CLASS,
+    provenance_from_summary,
     read_vertebra_measurements,
     ras_to_lps,
     write_dicom_results,
@@ -54,6 +55,7 @@ __all__ = [
     "dx_dataset",
     "find_studies",
     "find_study",
+    "provenance_from_summary",
     "radiograph_view",
     "ras_to_lps",
     "read_vertebra_measurements",

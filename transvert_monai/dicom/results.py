@@ -38,7 +38,13 @@ from transvert_monai.dicom.sr import read_vertebra_measurements, ras_to_lps
 from transvert_monai.dicom.stl import ENCAPSULATED_STL_SOP_CLASS
 from transvert_monai.errors import TransVertInputError
 
-__all__ = ["ENCAPSULATED_STL_SOP_CLASS", "ras_to_lps", "read_vertebra_measurements", "write_dicom_results"]
+__all__ = [
+    "ENCAPSULATED_STL_SOP_CLASS",
+    "provenance_from_summary",
+    "ras_to_lps",
+    "read_vertebra_measurements",
+    "write_dicom_results",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +97,24 @@ def _mesh_files(meshes_dir: Path, names: Sequence[str]) -> list[tuple[str, Path]
     return out
 
 
+def provenance_from_summary(summary: Mapping[str, Any]) -> dict[str, str]:
+    """The flat provenance of :func:`write_dicom_results` from ``summary.json``'s ``provenance`` block.
+
+    ``transvert-reconstruct`` writes ``{"software": {"name", "version", ...}, "model": {"name", "version",
+    "weights_sha256", ...}, ...}``; missing parts are left out (their defaults apply).
+    """
+    block = summary.get("provenance") or {}
+    model = block.get("model") or {} if isinstance(block, Mapping) else {}
+    software = block.get("software") or {} if isinstance(block, Mapping) else {}
+    out = {
+        "model_name": model.get("name"),
+        "model_version": model.get("version"),
+        "weights_sha256": model.get("weights_sha256"),
+        "software_version": " ".join(str(software[k]) for k in ("name", "version") if software.get(k)) or None,
+    }
+    return {k: str(v) for k, v in out.items() if v}
+
+
 def _save(ds: Any, path: Path) -> Path:
     from transvert_monai.data.atomic import atomic_write
 
@@ -117,6 +141,7 @@ def write_dicom_results(
         summary: the ``summary.json`` content (read from ``output_folder`` when None).
         provenance: ``model_name``, ``model_version``, ``weights_sha256``, ``software_version``
             (default ``transvert_monai <version>``); other keys are written as SR algorithm parameters.
+            None: taken from the summary's ``provenance`` block (:func:`provenance_from_summary`).
         manufacturer: Manufacturer (0008,0070) of the new objects.
         series_number: SeriesNumber of the SR series; the STL and SC series take the next two.
         overwrite: replace an existing ``dicom/`` folder's files; otherwise it must be empty or absent.
@@ -159,7 +184,7 @@ def write_dicom_results(
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} is not empty; choose another output folder or pass overwrite=True.")
     out_dir.mkdir(parents=True, exist_ok=True)
-    p = provenance_fields(provenance)
+    p = provenance_fields(provenance_from_summary(summary) if provenance is None else provenance)
     frame_of_reference_uid = generate_uid()
     written: list[Path] = []
 
