@@ -82,3 +82,11 @@ def test_dataset_without_pixel_data_is_refused():
     ds.Modality = "SR"
     with pytest.raises(UnreadableFileError, match="no pixel data"):
         dicom_pixels(ds)
+
+
+def test_inversion_keeps_the_image_range():
+    ds = _ds()
+    values = (ds.pixel_array.astype(np.int64) // 2 + 1000).astype("<u2")  # range [1000, 33767]
+    ds.PixelData = values.tobytes()
+    ds.PhotometricInterpretation, ds.PresentationLUTShape = "MONOCHROME1", "INVERSE"
+    np.testing.assert_array_equal(dicom_pixels(ds), values.max() + values.min() - values.astype(np.float64))

@@ -10,7 +10,10 @@ the network was trained on.
 An image is inverted **once** when its PhotometricInterpretation is MONOCHROME1 or its
 PresentationLUTShape (2050,0020) is INVERSE: the DX and MG IODs pair MONOCHROME1 with INVERSE, both
 saying "low values are bright", so the pair means one inversion, not two. The inversion is
-pydicom's INVERSE presentation LUT (``max − value`` over the image). A PresentationLUTSequence is
+pydicom's INVERSE presentation LUT (``max − value`` over the image) shifted by the image's minimum,
+so that the inverted image keeps its range (``max + min − value``, as ``transvert_monai.io`` has
+always inverted MONOCHROME1: a MONOCHROME1 file of the same picture reads equal to the MONOCHROME2
+one). A PresentationLUTSequence is
 applied as pydicom applies it (rescaled to the LUT's input range) and its output taken as P-values.
 """
 
@@ -44,8 +47,8 @@ def dicom_pixels(ds: Any, *, apply_voi: bool = False) -> np.ndarray:
     PresentationLUTShape is INVERSE (see the module docstring).
 
     The VOI LUT is off by default: a window clips what lies outside it, and the network was trained
-    on unclipped projections; the result is then the same as ``transvert_monai.io`` read before
-    (modality LUT, MONOCHROME1 made bright-bone), up to the additive constant of the inversion.
+    on unclipped projections; the result is then what ``transvert_monai.io`` has always read
+    (modality LUT, MONOCHROME1 inverted within the image's range).
 
     Args:
         ds: a :class:`pydicom.dataset.Dataset` with pixel data (not read with ``stop_before_pixels``).
@@ -100,6 +103,9 @@ def dicom_pixels(ds: Any, *, apply_voi: bool = False) -> np.ndarray:
             "following MONOCHROME1 (low values bright).",
             where,
         )
+    if photometric != "MONOCHROME1" and shape != "INVERSE":
+        return values.astype(np.float32)
     presentation = Dataset()
-    presentation.PresentationLUTShape = "INVERSE" if photometric == "MONOCHROME1" or shape == "INVERSE" else "IDENTITY"
-    return np.asarray(apply_presentation_lut(values, presentation), dtype=np.float32)
+    presentation.PresentationLUTShape = "INVERSE"
+    # pydicom's INVERSE gives max − value, in [0, max − min]: shift by min so the image keeps its range
+    return np.asarray(apply_presentation_lut(values, presentation) + values.min(), dtype=np.float32)
