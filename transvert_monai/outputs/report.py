@@ -60,6 +60,7 @@ _POSE_COLUMNS = (
 _SHOWN_KEYS = frozenset({"vertebrae", "alignment", "skipped", "units", "coordinate_system", "placement"})
 _PROVENANCE_FIRST = ("software", "model")
 _NO_MESH = "no mesh"
+_PANEL_ONLY = frozenset({"angle convention", "pose method", "mesh"})
 _GREY = np.array([0.6, 0.6, 0.6])
 
 
@@ -179,7 +180,10 @@ def _esc(value: object) -> str:
 def _number(value: object, digits: int) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "—" if value is None else str(value)
-    return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+    if not math.isfinite(value):
+        return str(value)
+    text = f"{value:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text  # no "-0.0"
 
 
 def _centre(value: object) -> str:
@@ -211,22 +215,30 @@ def _vertebra_facts(row: Mapping[str, Any], mesh_note: str) -> list[tuple[str, s
     if angles is not None:
         facts += [(title, _number(angles.get(key), 1)) for key, title in _POSE_COLUMNS]
         facts.append(("angle convention", str(angles.get("convention", "—"))))
+        if isinstance(row["pose"].get("method"), str):
+            facts.append(("pose method", row["pose"]["method"]))
     facts.append(("mesh", mesh_note))
     return facts
 
 
-def _figure(traces: list[go.Mesh3d]) -> go.Figure:
+def _figure(traces: list[go.Mesh3d], low_mm: np.ndarray, high_mm: np.ndarray) -> go.Figure:
+    """The 3D scene: true proportions, its longest side one unit, so a long spine fits the view whole."""
+    low_mm, high_mm = low_mm - 5.0, high_mm + 5.0
+    extent = high_mm - low_mm
+    ratio = extent / extent.max()
     axis = dict(showbackground=False, gridcolor="#ddd", zeroline=False)
     layout = go.Layout(
         margin=dict(l=0, r=0, t=0, b=0),
         showlegend=True,
         legend=dict(itemclick="toggle", itemdoubleclick="toggleothers", x=1.0, xanchor="right", y=0.93),
         scene=dict(
-            aspectmode="data",
-            xaxis=dict(title="x (mm, +R)", **axis),
-            yaxis=dict(title="y (mm, +A)", **axis),
-            zaxis=dict(title="z (mm, +S)", **axis),
-            camera=dict(eye=dict(x=2.2, y=1.05, z=0.3), up=dict(x=0, y=0, z=1)),
+            aspectmode="manual",
+            aspectratio=dict(x=ratio[0], y=ratio[1], z=ratio[2]),
+            xaxis=dict(title="x (mm, +R)", range=[low_mm[0], high_mm[0]], **axis),
+            yaxis=dict(title="y (mm, +A)", range=[low_mm[1], high_mm[1]], **axis),
+            zaxis=dict(title="z (mm, +S)", range=[low_mm[2], high_mm[2]], **axis),
+            # from the patient's right, a little anterior and above
+            camera=dict(eye=dict(x=1.35, y=0.65, z=0.2), up=dict(x=0, y=0, z=1)),
         ),
         paper_bgcolor="white",
     )
@@ -501,7 +513,7 @@ def write_report(
     folder = Path(folder)
     summary = _read_summary(folder)
     rows = [r if isinstance(r, Mapping) else {"name": str(r)} for r in summary["vertebrae"]]
-    traces, trace_rows, notes, facts = [], [], [], []
+    traces, trace_rows, notes, facts, lows, highs = [], [], [], [], [], []
     for i, row in enumerate(rows):
         name = str(row.get("name", ""))
         path = _find_mesh(folder, name)
@@ -516,7 +528,8 @@ def write_report(
         facts.append(_vertebra_facts(row, note))
         label = row.get("label")
         rgb = label_colour(label) if is_vertebra_label(label) else _GREY
-        hover = "<br>".join(f"{_esc(k)}: {_esc(v)}" for k, v in facts[-1][:-1])
+        # the hover keeps the numbers; the panel adds the angle convention (a sentence), pose method and mesh
+        hover = "<br>".join(f"{_esc(k)}: {_esc(v)}" for k, v in facts[-1] if k not in _PANEL_ONLY)
         traces.append(
             go.Mesh3d(
                 x=vertices[:, 0], y=vertices[:, 1], z=vertices[:, 2],
@@ -527,6 +540,8 @@ def write_report(
             )
         )  # fmt: skip
         trace_rows.append(i)
+        lows.append(vertices.min(0))
+        highs.append(vertices.max(0))
     title = f"TransVert reconstruction: {folder.resolve().name}"
     sections = {
         "radiographs": _radiographs_html(folder),
@@ -534,7 +549,7 @@ def write_report(
         "vertebrae": _vertebra_table_html(rows, notes),
         "provenance": _provenance_html(summary),
     }
-    figure = _figure(traces).to_json() if traces else "{}"
+    figure = _figure(traces, np.min(lows, axis=0), np.max(highs, axis=0)).to_json() if traces else "{}"
     data = {"names": [str(r.get("name", "")) for r in rows], "facts": facts, "trace_rows": trace_rows}
     page = _page(title, summary, folder, sections, figure, data)
     output = Path(output) if output is not None else folder / REPORT_NAME
