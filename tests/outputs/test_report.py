@@ -258,6 +258,12 @@ def test_folder_without_summary_is_refused_naming_it(tmp_path):
     assert main([str(tmp_path)]) == 2
 
 
+def test_title_names_the_folder_unless_given(folder, report, tmp_path):
+    assert f"TransVert reconstruction: {folder.name}" in report.read_text(encoding="utf-8")
+    page = write_report(folder, tmp_path / "page.html", title="spine <of> patient 7").read_text(encoding="utf-8")
+    assert "<title>spine &lt;of&gt; patient 7</title>" in page
+
+
 def test_command_line_writes_the_named_file(folder, tmp_path):
     out = tmp_path / "page.html"
     assert main([str(folder), "--output", str(out)]) == 0

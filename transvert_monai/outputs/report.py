@@ -470,7 +470,7 @@ def _page(
 <script>{_ERROR_CAPTURE_JS}</script>
 </head><body>
 <h1>{_esc(title)}</h1>
-<p>Folder <code>{_esc(folder.name)}</code> · placement {_esc(placement)} · coordinates {_esc(system)} (mm).</p>
+<p>Placement {_esc(placement)} · coordinates {_esc(system)} (mm).</p>
 <div id="report-status" data-plot="pending" data-errors="0" hidden></div>
 <ul id="report-errors" hidden></ul>
 <h2>3D spine</h2>
@@ -490,7 +490,11 @@ def _page(
 
 
 def write_report(
-    folder: str | os.PathLike, output: str | os.PathLike | None = None, *, max_faces_per_vertebra: int = 3000
+    folder: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    *,
+    max_faces_per_vertebra: int = 3000,
+    title: str | None = None,
 ) -> Path:
     """Write the self-contained HTML report of a reconstruction output folder (see the module docstring).
 
@@ -498,6 +502,8 @@ def write_report(
         folder: the output folder of transvert-reconstruct (``summary.json``, ``meshes/``, overlays).
         output: the HTML file to write (default ``<folder>/report.html``).
         max_faces_per_vertebra: face budget of each displayed mesh (see :func:`decimate_mesh`).
+        title: the page's heading (default ``"TransVert reconstruction: <folder name>"``); give the final
+            name when writing into a staging folder that is moved into place afterwards.
 
     Returns:
         The path of the page, written atomically.
@@ -542,7 +548,7 @@ def write_report(
         trace_rows.append(i)
         lows.append(vertices.min(0))
         highs.append(vertices.max(0))
-    title = f"TransVert reconstruction: {folder.resolve().name}"
+    title = title or f"TransVert reconstruction: {folder.resolve().name}"
     sections = {
         "radiographs": _radiographs_html(folder),
         "alignment": _alignment_html(summary),
