@@ -60,12 +60,12 @@ BAD = [
 
 
 @pytest.mark.parametrize("argv,message", BAD, ids=[b[1] for b in BAD])
-def test_bad_input_exits_with_code_2_and_a_message(tmp_path, ct_file, caplog, argv, message):
+def test_bad_input_exits_with_code_3_and_a_message(tmp_path, ct_file, caplog, argv, message):
     path, _ = ct_file
     img2d = tmp_path / "flat.nii.gz"
     nib.save(nib.Nifti1Image(np.zeros((8, 8), np.float32), np.eye(4)), str(img2d))
     argv = [a.format(ct=path, img2d=img2d) for a in argv]
     argv[-1] = str(tmp_path / argv[-1])
-    assert main(argv) == 2
+    assert main(argv) == 3
     assert message in caplog.text
     assert not (tmp_path / "x.npy").exists()

@@ -51,7 +51,7 @@ def test_triangulated_centres_are_within_a_millimetre_of_the_truth(network, radi
 
 
 def test_two_pixel_centroid_noise_gives_the_expected_error(example_case, network, tmp_path):
-    noisy = write_example_radiographs(example_case["ct"], example_case["centroids"], tmp_path / "noisy", centroid_noise_px=2.0, seed=3)
+    noisy = write_example_radiographs(example_case["ct"], example_case["centroids"], tmp_path / "noisy", centroid_noise_mm=1.2, seed=3)
     result = _run(network, noisy, tmp_path / "out")
     truth = torch.stack([noisy["true_centres_mm"][v] for v in result.labels])
     error = (result.centres_mm - truth).norm(dim=-1)
@@ -124,9 +124,9 @@ def test_command_line_uses_the_bundle_weights(network, radiographs, tmp_path):
     argv = ["--lateral", str(radiographs["lateral"]), "--ap", str(radiographs["ap"]), "--centroids", str(radiographs["centroids"])]
     assert main([*argv, "--bundle", str(bundle), "--output", str(tmp_path / "cli"), "--device", "cpu"]) == 0
     assert (tmp_path / "cli" / "summary.json").is_file()
-    assert main([*argv, "--bundle", str(bundle), "--output", str(tmp_path / "cli"), "--device", "cpu"]) == 2  # not empty
+    assert main([*argv, "--bundle", str(bundle), "--output", str(tmp_path / "cli"), "--device", "cpu"]) == 4  # not empty: output refused
     torch.save(TransVert(channels=(8, 16, 32, 64), shape_prior=True).state_dict(), bundle / "models" / "model.pt")
-    assert main([*argv, "--bundle", str(bundle), "--output", str(tmp_path / "wrong"), "--device", "cpu"]) == 2
+    assert main([*argv, "--bundle", str(bundle), "--output", str(tmp_path / "wrong"), "--device", "cpu"]) == 3  # bad input: weights of another width
     assert not (tmp_path / "wrong").exists()
 
 

@@ -99,7 +99,7 @@ def test_cli_writes_data_lists_to_the_given_folder(tmp_path, verse_dir):
 @pytest.mark.parametrize("argv,message", CLI_ERRORS, ids=["missing_dir", "no_cases", "unknown_source", "no_names"])
 def test_cli_bad_input_exits_with_code_2_and_a_message(tmp_path, caplog, argv, message):
     with caplog.at_level(logging.ERROR):
-        assert main(argv(tmp_path)) == 2
+        assert main(argv(tmp_path)) == 3
     assert message in caplog.text
 
 
@@ -120,7 +120,7 @@ def test_cli_test_only_writes_one_test_list_even_with_fewer_vertebrae_than_folds
     assert sorted(p.name for p in (tmp_path / "out" / "data_lists").iterdir()) == ["mine_test.json"]
     data = validate_datalist(tmp_path / "out" / "data_lists" / "mine_test.json", tmp_path / "out")
     assert data["training"] == data["validation"] == [] and data["testing"][0]["vertebrae"] == [18, 19]
-    assert main(argv) == 2  # the same data cannot give 3 folds
+    assert main(argv) == 3  # the same data cannot give 3 folds
 
 
 def test_cli_leave_one_patient_out_writes_one_list_per_patient(tmp_path, verse_dir):
@@ -136,5 +136,5 @@ def test_cli_leave_one_patient_out_writes_one_list_per_patient(tmp_path, verse_d
 
 def test_cli_unknown_split_fails_before_any_work(tmp_path, verse_dir, caplog):
     with caplog.at_level(logging.ERROR):
-        assert main(["verse", str(verse_dir), str(tmp_path / "out"), "--split", "levels"]) == 2
+        assert main(["verse", str(verse_dir), str(tmp_path / "out"), "--split", "levels"]) == 3
     assert "vertebra_level" in caplog.text and not (tmp_path / "out").exists()

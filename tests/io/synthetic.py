@@ -61,7 +61,7 @@ def write_nifti(path: Path, pixels: np.ndarray) -> Path:
     return path
 
 
-def gradient_image(shape=(40, 30)) -> np.ndarray:
+def gradient_image(shape=(500, 400)) -> np.ndarray:
     """An image whose every pixel differs (rows ×100 + cols), to see flips and inversions."""
     r, c = np.mgrid[0 : shape[0], 0 : shape[1]]
     return (r * 100 + c + 10).astype(np.uint16)

@@ -51,16 +51,16 @@ DICOM_GEOMETRY_CASES = [
     "tags,spacing,sdd,sid", DICOM_GEOMETRY_CASES, ids=["nominal", "anisotropic", "long-distance", "pixel-spacing"]
 )
 def test_dicom_geometry_follows_the_tags(tmp_path, tags, spacing, sdd, sid):
-    path = write_dicom(tmp_path / "lat.dcm", gradient_image((60, 40)), **tags)
+    path = write_dicom(tmp_path / "lat.dcm", gradient_image((600, 640)), **tags)
     rad = read_radiograph(path, "lateral")
     assert rad.pixel_spacing_mm == pytest.approx(spacing)
     assert (rad.source_to_detector_mm, rad.source_to_patient_mm) == (sdd, sid)
     g = rad.geometry(None)
     assert g.magnification == pytest.approx(sdd / sid)
-    assert g.detector_spacing_mm == pytest.approx(spacing) and g.detector_size_px == (60, 40)
+    assert g.detector_spacing_mm == pytest.approx(spacing) and g.detector_size_px == (600, 640)
     working = rad.geometry(1.8)
     assert working.detector_spacing_mm == (1.8, 1.8)
-    assert working.detector_size_px == (max(1, round(60 * spacing[0] / 1.8)), max(1, round(40 * spacing[1] / 1.8)))
+    assert working.detector_size_px == (max(1, round(600 * spacing[0] / 1.8)), max(1, round(640 * spacing[1] / 1.8)))
 
 
 def test_dicom_geometry_equals_the_nominal_preset(tmp_path):
@@ -113,8 +113,8 @@ def test_arguments_override_the_tags(tmp_path):
         DistanceSourceToDetector=1800,
         DistanceSourceToPatient=1500,
     )
-    rad = read_radiograph(path, "lateral", pixel_spacing_mm=0.1, source_to_detector_mm=2000, source_to_patient_mm=1700)
-    assert rad.pixel_spacing_mm == (0.1, 0.1) and rad.source_to_detector_mm == 2000 and rad.source_to_patient_mm == 1700
+    rad = read_radiograph(path, "lateral", pixel_spacing_mm=0.2, source_to_detector_mm=2000, source_to_patient_mm=1700)
+    assert rad.pixel_spacing_mm == (0.2, 0.2) and rad.source_to_detector_mm == 2000 and rad.source_to_patient_mm == 1700
 
 
 def test_monochrome1_is_inverted_to_bright_bone(tmp_path):
@@ -143,7 +143,7 @@ def test_rescale_and_patient_id_are_applied(tmp_path):
 
 
 def test_flip_horizontal_mirrors_the_image_and_the_file_pixels(tmp_path):
-    path = write_dicom(tmp_path / "ap.dcm", gradient_image((10, 8)), ImagerPixelSpacing=[0.15, 0.15])
+    path = write_dicom(tmp_path / "ap.dcm", gradient_image((500, 400)), ImagerPixelSpacing=[0.15, 0.15])
     plain, flipped = read_radiograph(path, "ap"), read_radiograph(path, "ap", flip_horizontal=True)
     assert torch.equal(flipped.pixels, plain.pixels.flip(-1))
     rc = flipped.file_to_image_px(torch.tensor([3.0, 2.0]))
@@ -179,7 +179,7 @@ BAD_DICOM_CASES = [
     ({"Modality": "CT"}, "modality 'CT'"),
     ({"Modality": "MR"}, "not a radiograph"),
     ({"NumberOfFrames": 2}, "frames"),
-    ({"ImagerPixelSpacing": None}, "no pixel spacing"),
+    ({"ImagerPixelSpacing": None}, "no ImagerPixelSpacing"),
     ({"DistanceSourceToDetector": 1000, "DistanceSourceToPatient": 1500}, "shorter"),
     ({"PhotometricInterpretation": "RGB"}, "PhotometricInterpretation"),
 ]
@@ -191,7 +191,7 @@ BAD_DICOM_CASES = [
 def test_bad_dicom_is_rejected_naming_the_file(tmp_path, tags, match):
     base = {"ImagerPixelSpacing": [0.15, 0.15]}
     base.update(tags)
-    path = write_dicom(tmp_path / "bad.dcm", gradient_image((10, 8)), **base)
+    path = write_dicom(tmp_path / "bad.dcm", gradient_image((500, 400)), **base)
     with pytest.raises(ValueError, match=match) as err:
         read_radiograph(path, "lateral")
     assert "bad.dcm" in str(err.value)
@@ -236,7 +236,7 @@ def test_missing_file_is_reported(tmp_path):
 
 def test_png_without_spacing_says_how_to_give_it(tmp_path):
     path = write_png(tmp_path / "lat.png", gradient_image())
-    with pytest.raises(ValueError, match="pixel_spacing_mm.*side-car lat.json"):
+    with pytest.raises(ValueError, match="side-car.*pixel_spacing_mm.*lat.json beside the image"):
         read_radiograph(path, "lateral")
 
 
@@ -371,7 +371,7 @@ def test_invalid_radiograph_is_rejected(kw, match):
 
 def test_dicom_without_suffix_is_recognised_by_its_preamble(tmp_path):
     path = write_dicom(tmp_path / "IM0001", gradient_image(), ImagerPixelSpacing=[0.15, 0.15])
-    assert read_radiograph(path, "lateral").shape == (40, 30)
+    assert read_radiograph(path, "lateral").shape == (500, 400)
 
 
 def test_unknown_format_is_rejected(tmp_path):

@@ -243,13 +243,13 @@ def test_reconstruction_refuses_an_output_that_is_a_file(reconstructor, inputs):
     assert inputs["out"].read_text() == "mine"
 
 
-def test_command_line_reports_bad_input_with_exit_code_2(inputs, caplog, tmp_path):
+def test_command_line_reports_bad_input_with_exit_code_3(inputs, caplog, tmp_path):
     _different_patients(inputs)
     bundle = _tiny_bundle(tmp_path / "bundle")
     argv = ["--lateral", str(inputs["lateral"]), "--ap", str(inputs["ap"]), "--centroids", str(inputs["centroids"])]
     with caplog.at_level(logging.ERROR):
         code = reconstruct_main([*argv, "--bundle", str(bundle), "--output", str(inputs["out"]), "--device", "cpu"])
-    assert code == 2
+    assert code == 3
     assert "transvert-reconstruct: the radiographs belong to different patients" in caplog.text
     assert not inputs["out"].exists()
 
@@ -415,7 +415,7 @@ def test_command_line_rejects_a_checkpoint_of_the_wrong_architecture(inputs, tmp
     argv = ["--lateral", str(inputs["lateral"]), "--ap", str(inputs["ap"]), "--centroids", str(inputs["centroids"])]
     with caplog.at_level(logging.ERROR):
         code = reconstruct_main([*argv, "--bundle", str(bundle), "--output", str(inputs["out"]), "--device", "cpu"])
-    assert code == 2 and "do not fit the network" in caplog.text
+    assert code == 3 and "do not fit the network" in caplog.text
     assert not inputs["out"].exists()
 
 
@@ -587,11 +587,11 @@ def test_folder_without_cases_is_rejected(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_prepare_command_line_reports_bad_input_with_exit_code_2(verse, caplog):
+def test_prepare_command_line_reports_bad_input_with_exit_code_3(verse, caplog):
     _truncated_mask(verse)
     argv = ["verse", str(verse["root"]), str(verse["out"]), "--min-voxels", str(MIN_VOXELS), "--folds", "2", "-q"]
     with caplog.at_level(logging.ERROR):
-        assert prepare_main(argv) == 2
+        assert prepare_main(argv) == 3
     assert "transvert-prepare: The mask file" in caplog.text and "is truncated" in caplog.text
     assert not verse["out"].exists()
 

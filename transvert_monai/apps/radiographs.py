@@ -6,7 +6,11 @@ given) at a fine detector pixel spacing, and writes what a user of real radiogra
 * ``lateral.nii.gz`` / ``ap.nii.gz`` with ``lateral.json`` / ``ap.json`` geometry side-cars
   (pixel spacing at the detector, source-to-detector and source-to-patient distances);
 * ``centroids.json``: per view, every vertebra's projected 3D centroid in the files' pixels,
-  by level name.
+  by level name, perturbed by annotation noise (:data:`ANNOTATION_NOISE_MM`) unless asked otherwise.
+
+The default detector is a 17-inch (432 mm) wide long-cassette format, 1100 × 720 pixels of 0.6 mm
+(660 × 432 mm): it holds the example's whole body width at magnification 1.2, so no vertebra's patch
+runs past the image border, as on a real full-spine radiograph.
 
 The reconstruction's world is the radiographs' patient frame (origin at the isocentre), so the true
 3D centres there are the CT centroids minus the isocentre; :func:`write_example_radiographs` returns
@@ -23,19 +27,27 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["write_example_radiographs"]
+__all__ = ["ANNOTATION_NOISE_MM", "DETECTOR_SIZE_PX", "write_example_radiographs"]
+
+#: Standard deviation (mm at the detector, per image coordinate) of the noise the example adds to its 2D centroids:
+#: manual placement of a vertebral-body centre on a radiograph varies by about 1–2 mm between readers (the body's
+#: edges are blurred by the projection; a centre is judged, not measured), so 1.5 mm per coordinate, ~1.9 mm mean
+#: 2D distance, is a realistic reader.
+ANNOTATION_NOISE_MM = 1.5
+#: (rows, cols) of the example detector: 660 × 432 mm at 0.6 mm (a 17-inch long-cassette width).
+DETECTOR_SIZE_PX = (1100, 720)
 
 
 def write_example_radiographs(
     ct: Any,
     centroids_mm: Mapping[int, torch.Tensor],
     folder: str | Path,
-    detector_size_px: Sequence[int] = (640, 400),
+    detector_size_px: Sequence[int] = DETECTOR_SIZE_PX,
     detector_spacing_mm: float = 0.6,
     source_to_detector_mm: float = 1800.0,
     source_to_isocentre_mm: float = 1500.0,
     isocentre_mm: Sequence[float] | None = None,
-    centroid_noise_px: float = 0.0,
+    centroid_noise_mm: float = 0.0,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Render and write the radiograph pair of ``ct`` with the projected ``centroids_mm``.
@@ -46,7 +58,9 @@ def write_example_radiographs(
         folder: where the files go (created).
         detector_size_px, detector_spacing_mm, source_to_detector_mm, source_to_isocentre_mm: the views.
         isocentre_mm: world isocentre (default the CT grid centre).
-        centroid_noise_px: standard deviation of Gaussian noise added to the 2D centroids (pixels).
+        centroid_noise_mm: standard deviation (mm at the detector, per coordinate) of Gaussian noise added to the
+            2D centroids, as a human annotation has (:data:`ANNOTATION_NOISE_MM` is a realistic value); 0 writes the
+            exact projections.
         seed: seed of that noise.
 
     Returns:
@@ -92,11 +106,12 @@ def write_example_radiographs(
                 "source_to_patient_mm": source_to_isocentre_mm,
                 "patient_id": "example",
                 "view": view,
+                "image": path.name,
             },
         )
         rc = geometry.project(centres).numpy()
-        if centroid_noise_px > 0:
-            rc = rc + rng.normal(0.0, centroid_noise_px, rc.shape)
+        if centroid_noise_mm > 0:
+            rc = rc + rng.normal(0.0, centroid_noise_mm / detector_spacing_mm, rc.shape)
         points[view] = {label_to_name(v): [float(r), float(c)] for v, (r, c) in zip(labels, rc)}
         out[view] = path
         out["geometries"][view] = geometry

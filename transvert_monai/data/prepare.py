@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,7 +50,8 @@ from transvert_monai.data.datalist import write_datalists, write_lopo_datalists,
 from transvert_monai.data.field_of_view import DEFAULT_MIN_VOXELS
 from transvert_monai.data.labels import label_to_name
 from transvert_monai.data.splits import SplitMode
-from transvert_monai.errors import TransVertInputError
+from transvert_monai.cli import add_version_argument, run_command
+from transvert_monai.errors import OutputRefusedError, TransVertInputError
 
 __all__ = ["DataSource", "prepare_dataset", "main", "entry_point"]
 
@@ -142,9 +144,13 @@ def prepare_dataset(
     if not name or any(c in name for c in "/\\"):
         raise ValueError(f"`name` must be a non-empty file-name prefix without slashes, got {name!r}.")
     input_dir, output_dir = Path(input_dir), Path(output_dir)
-    if not input_dir.is_dir():
-        raise FileNotFoundError(f"Input folder {input_dir} does not exist; pass the {source} dataset folder.")
+    from transvert_monai.io.paths import require_folder
+
+    require_folder(input_dir, "input folder", f"pass the {source} dataset folder")
+    _check_output_folder(output_dir, input_dir, data_list_dir, label_names)
     cases = _find_cases(source, input_dir, Path(label_names) if label_names is not None else None)
+    for case in cases:
+        check_case_id(case.case_id, getattr(case, "ct", input_dir))
     if not cases:
         raise TransVertInputError(
             f"No {source} case found in {input_dir}; expected {_LAYOUTS[source]} "
@@ -167,6 +173,47 @@ def prepare_dataset(
     if leave_one_patient_out:
         paths += write_lopo_datalists(records, data_list_dir, name)
     return paths
+
+
+#: A case id is a folder name under ``cases/``: letters, digits, ``.``, ``_``, ``-``; not ``.`` or ``..``.
+_CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_case_id(case_id: str, source: object = "") -> str:
+    """Refuse a case id that is not a plain folder name (``.``, ``..``, slashes, spaces, control characters).
+
+    Case ids come from file and folder names of the source dataset and become ``cases/<id>/``; an id such as
+    ``..`` would put a case's files at another level of the dataset.
+
+    Raises:
+        TransVertInputError: naming the id, the file it came from and the rule.
+    """
+    if not isinstance(case_id, str) or not _CASE_ID.fullmatch(case_id) or case_id in (".", ".."):
+        raise TransVertInputError(
+            f"the case id {case_id!r} (from {source}) is not a plain folder name: it must start with a letter or digit "
+            "and hold only letters, digits, '.', '_' and '-'. Rename the source file or folder."
+        )
+    return case_id
+
+
+def _check_output_folder(
+    output_dir: Path, input_dir: Path, data_list_dir: str | os.PathLike | None, label_names: str | os.PathLike | None
+) -> None:
+    """Refuse a dataset folder that overlaps the source dataset or cannot be written, before any work."""
+    from transvert_monai.outputs.safety import check_no_overlap, check_writable_parent
+
+    for out, what in ((output_dir, "output folder"), (data_list_dir, "data-list folder")):
+        if out is None:
+            continue
+        check_no_overlap(out, [input_dir, label_names], what)
+        if Path(os.path.realpath(input_dir)) in Path(os.path.realpath(out)).parents:
+            raise OutputRefusedError(
+                f"the {what} {out} lies inside the source dataset {input_dir}; write the prepared dataset elsewhere, "
+                "so that the source stays as it was."
+            )
+        if Path(out).exists() and not Path(out).is_dir():
+            raise OutputRefusedError(f"the {what} {out} is a file, not a folder; choose another {what}.")
+        check_writable_parent(Path(out) / "x", what)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -205,14 +252,16 @@ def _parser() -> argparse.ArgumentParser:
         "--label-names", type=Path, default=None, help="TotalSegmentator structure names (CSV structure,id or JSON)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    add_version_argument(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line interface of :func:`prepare_dataset`; returns the exit code (2 on bad input)."""
+    """Command-line interface of :func:`prepare_dataset`; returns the exit code (see :mod:`transvert_monai.cli`)."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
-    try:
+
+    def body() -> None:
         paths = prepare_dataset(
             args.source,
             args.input_dir,
@@ -227,11 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             leave_one_patient_out=args.leave_one_patient_out,
             test_only=args.test_only,
         )
-    except (FileNotFoundError, ValueError) as err:
-        logger.error("transvert-prepare: %s", err)
-        return 2
-    logger.info("transvert-prepare: wrote %s", ", ".join(str(p) for p in paths))
-    return 0
+        logger.info("transvert-prepare: wrote %s", ", ".join(str(p) for p in paths))
+
+    return run_command("transvert-prepare", body)
 
 
 def entry_point() -> None:

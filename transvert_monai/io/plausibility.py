@@ -35,9 +35,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 import torch
 
 from transvert_monai.errors import TransVertInputError
@@ -119,6 +116,11 @@ def check_distances(source_to_detector_mm: float, source_to_patient_mm: float, w
                 f"({plausible.source}){hint}. Give the distance in millimetres (DICOM tags (0018,1110)/(0018,1111) "
                 "or the side-car)."
             )
+    if source_to_patient_mm >= source_to_detector_mm:
+        raise TransVertInputError(
+            f"{where}: the source-to-patient distance ({source_to_patient_mm:g} mm) must be shorter than the "
+            f"source-to-detector distance ({source_to_detector_mm:g} mm): the patient stands between source and detector."
+        )
     magnification = source_to_detector_mm / source_to_patient_mm
     if magnification not in PLAUSIBLE["magnification"]:
         raise TransVertInputError(
@@ -237,6 +239,3 @@ def check_ct_geometry(spacing_mm: Sequence[float], where: str) -> None:
             f"{plausible.text()} per axis ({plausible.source}); check the header's units (NIfTI xyzt_units) and pixdim."
         )
 
-
-def _as_numpy(x: Any) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
