@@ -17,7 +17,8 @@ centroids (σ ``blend_sigma_mm``), a smooth displacement field that keeps the bo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,8 @@ __all__ = [
     "posture_scenario",
     "apply_transform",
     "piecewise_rigid_resample",
+    "ShapeSet",
+    "shapes_from_label_map",
 ]
 
 #: Named posture changes (joint angles between adjacent levels, degrees; translations in mm):
@@ -254,3 +257,69 @@ def piecewise_rigid_resample(
     moved_mask = MetaTensor(torch.from_numpy(out_lab[None]), affine=torch.as_tensor(aff), meta=dict(mask.meta))
     moved_centroids = {v: torch.from_numpy(moved_c[i]) for i, v in enumerate(labels)}
     return moved_ct, moved_mask, moved_centroids
+
+
+@dataclass
+class ShapeSet:
+    """Per-vertebra shapes on their own grids, laid out like a ``SpineReconstruction`` (duck-typed for poses and fusion).
+
+    Attributes:
+        labels: VerSe indices.
+        shapes: (B, 1, S, S, S) foreground probability × VerSe index.
+        vertebra_affines: (B, 4, 4) voxel → world of each shape's grid.
+        centres_mm: (B, 3) body centroids (world).
+    """
+
+    labels: list[int]
+    shapes: torch.Tensor
+    vertebra_affines: torch.Tensor
+    centres_mm: torch.Tensor
+
+
+def shapes_from_label_map(
+    label_map: NdarrayOrTensor,
+    affine: NdarrayOrTensor,
+    centroids_mm: Mapping[int, NdarrayOrTensor],
+    transforms: Mapping[int, NdarrayOrTensor] | None = None,
+    labels: Iterable[int] | None = None,
+    size: int = 64,
+    spacing_mm: float = 1.5,
+    axes: NdarrayOrTensor | None = None,
+) -> ShapeSet:
+    """Each vertebra of a label map moved by its transform and sampled on a ``size``³ grid around its moved centroid.
+
+    The "perfect reconstruction" of a known posture: what the network would output if it were exact.
+
+    Args:
+        label_map: VerSe-indexed (X, Y, Z) or (1, X, Y, Z).
+        affine: (4, 4) voxel → world of ``label_map``.
+        centroids_mm: {VerSe index: (3,)} body centroids (before the move).
+        transforms: {VerSe index: (4, 4)} world moves (default identity).
+        labels: vertebrae (default: those in ``centroids_mm``).
+        size, spacing_mm: the shape grid (voxels per side, mm).
+        axes: (3, 3) world directions of the grid's index axes (columns; default the view-aligned axes
+            of the default views: superior → inferior, posterior → anterior, right → left).
+
+    Returns:
+        :class:`ShapeSet` (probabilities are the trilinear resampling of the 0/1 mask, times the index).
+    """
+    arr = as_label_array(label_map)
+    aff = as_affine(affine).numpy()
+    grid_axes = np.asarray([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]).T if axes is None else np.asarray(axes, dtype=np.float64)
+    wanted = sorted({int(v) for v in (labels if labels is not None else centroids_mm)}, key=level_order)
+    inv_aff = np.linalg.inv(aff)
+    ijk = np.stack(np.meshgrid(*[np.arange(size)] * 3, indexing="ij"), -1).reshape(-1, 3).astype(np.float64)
+    shapes, affines, centres = [], [], []
+    for v in wanted:
+        t = np.eye(4) if transforms is None or v not in transforms else np.asarray(transforms[v], dtype=np.float64)
+        centre = apply_transform(t, centroids_mm[v])
+        grid = np.eye(4)
+        grid[:3, :3] = grid_axes * spacing_mm
+        grid[:3, 3] = centre - grid[:3, :3] @ np.full(3, (size - 1) / 2.0)
+        m = inv_aff @ np.linalg.inv(t) @ grid
+        src = ijk @ m[:3, :3].T + m[:3, 3]
+        occ = ndimage.map_coordinates((arr == v).astype(np.float32), src.T, order=1, cval=0.0, prefilter=False)
+        shapes.append(torch.from_numpy(occ.reshape(size, size, size) * float(v)))
+        affines.append(torch.from_numpy(grid))
+        centres.append(torch.from_numpy(centre))
+    return ShapeSet(wanted, torch.stack(shapes)[:, None], torch.stack(affines), torch.stack(centres))
