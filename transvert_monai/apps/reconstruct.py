@@ -343,8 +343,12 @@ class SpineReconstructor:
         timings["placement_and_stacking"] += time.perf_counter() - t0
         return result
 
-    def write(self, result: SpineReconstruction, folder: Path) -> dict[str, Any]:
-        """Write the outputs of ``result`` into ``folder`` (which must exist); return the summary rows."""
+    def write(self, result: SpineReconstruction, folder: Path, title: str | None = None) -> dict[str, Any]:
+        """Write the outputs of ``result`` into ``folder`` (which must exist); return the summary rows.
+
+        With a stacked spine, ``report.html`` (:func:`~transvert_monai.outputs.write_report`) is written last;
+        ``title`` is its heading (default: the folder's name).
+        """
         import nibabel as nib
         import numpy as np
 
@@ -414,6 +418,10 @@ class SpineReconstructor:
             folder / "summary.json", rows, placement=result.placement, skipped=result.samples.missing,
             input_checks=result.input_checks, extra={"provenance": self.provenance()},
         )  # fmt: skip
+        if result.label_volume is not None:
+            from transvert_monai.outputs import write_report
+
+            write_report(folder, title=title or f"TransVert reconstruction: {folder.name}")
         result.timings_s["writing"] = time.perf_counter() - t0 - result.timings_s.get("writing_meshes", 0.0)
         return {"rows": rows}
 
@@ -476,7 +484,7 @@ class SpineReconstructor:
             reading = time.perf_counter() - t0
             result = self.reconstruct(lateral, ap, centroids)
             result.timings_s["reading"] = reading
-            self.write(result, staging)
+            self.write(result, staging, title=f"TransVert reconstruction: {Path(output_dir).name}")
             output.commit(staging, inputs={k: v["path"] for k, v in self._input_files.items()})
         finally:
             output.discard(staging)

@@ -82,6 +82,10 @@ PLAUSIBLE: dict[str, PlausibleRange] = {
 }
 
 
+#: Share of pixels at the brightest value above which a radiograph is flagged as clipped (``saturated_image``).
+SATURATED_SHARE = 0.1
+
+
 @dataclass(frozen=True)
 class InputCheck:
     """A named finding about the input that does not stop the job: it goes to ``summary.json`` and the log.
@@ -146,7 +150,9 @@ def check_radiograph_content(pixels: torch.Tensor, pixel_spacing_mm: Sequence[fl
     """Refuse an image too small to hold a spine or without contrast; flag a saturated one.
 
     Returns:
-        ``saturated_image`` when more than 30 % of the pixels sit at the image's maximum or minimum value.
+        ``saturated_image`` when more than :data:`SATURATED_SHARE` of the pixels sit at the brightest (most
+        attenuating) value: bone clipped by windowing. The darkest value is not tested: direct exposure
+        around the body legitimately fills a third of a radiograph.
     """
     h, w = int(pixels.shape[-2]), int(pixels.shape[-1])
     side_px, side_mm = PLAUSIBLE["image_side_px"], PLAUSIBLE["image_side_mm"]
@@ -169,16 +175,15 @@ def check_radiograph_content(pixels: torch.Tensor, pixel_spacing_mm: Sequence[fl
             "(a blank export or a failed conversion?)."
         )
     checks = []
-    for value, side in ((high, "maximum"), (low, "minimum")):
-        share = float((values == value).float().mean())
-        if share > 0.3:
-            checks.append(
-                InputCheck(
-                    "saturated_image",
-                    f"{where}: {share:.0%} of the pixels sit at the {side} value {value:g} (saturated or clipped); "
-                    "vertebrae there have no contrast.",
-                )
+    share = float((values == high).float().mean())
+    if share > SATURATED_SHARE:
+        checks.append(
+            InputCheck(
+                "saturated_image",
+                f"{where}: {share:.0%} of the pixels sit at the brightest value {high:g} (clipped: a windowed or "
+                "over-compressed export?); bone there has lost its contrast. Use the unwindowed original if you can.",
             )
+        )
     return checks
 
 

@@ -18,12 +18,16 @@ from transvert_monai.outputs.quality import (
     largest_component_fraction,
     training_volume_range,
 )
+from transvert_monai.outputs.report import REPORT_NAME, decimate_mesh, write_report
 from transvert_monai.outputs.safety import MARKER_NAME, OutputFolder, write_file_safely
 from transvert_monai.outputs.summary import SUMMARY_FIELDS, quality_flag, summary_row, vertebra_summary_rows, write_summary
 from transvert_monai.outputs.views import label_projection, render_views, to_ras
 from transvert_monai.outputs.volume import as_label_volume, write_label_volume_nifti
 
 __all__ = [
+    "REPORT_NAME",
+    "decimate_mesh",
+    "write_report",
     "MARKER_NAME",
     "OutputFolder",
     "write_file_safely",

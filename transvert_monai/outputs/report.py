@@ -565,20 +565,21 @@ def write_report(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m transvert_monai.outputs.report <folder> [--output file]``; returns the exit code."""
+    """Command line: ``transvert-report <folder> [--output file]``; returns the exit code (:mod:`transvert_monai.cli`)."""
+    from transvert_monai.cli import add_version_argument, run_command
+
     parser = argparse.ArgumentParser(prog="transvert-report", description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="reconstruction output folder (with summary.json)")
     parser.add_argument("--output", type=Path, default=None, help=f"HTML file (default <folder>/{REPORT_NAME})")
     parser.add_argument("--max-faces", type=int, default=3000, help="face budget per vertebra mesh")
+    add_version_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        path = write_report(args.folder, args.output, max_faces_per_vertebra=args.max_faces)
-    except TransVertInputError as err:
-        logger.error("%s", err)
-        return 2
-    logger.info("%s", path)
-    return 0
+
+    def body() -> None:
+        logger.info("%s", write_report(args.folder, args.output, max_faces_per_vertebra=args.max_faces))
+
+    return run_command("transvert-report", body)
 
 
 def entry_point() -> None:
