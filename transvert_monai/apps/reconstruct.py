@@ -449,12 +449,18 @@ class SpineReconstructor:
         lateral_sidecar: str | os.PathLike | None = None,
         ap_sidecar: str | os.PathLike | None = None,
         other_inputs: Sequence[str | os.PathLike] = (),
+        dicom_sources: Any = "auto",
     ) -> SpineReconstruction:
         """Read, reconstruct and write into ``output_dir``; nothing is written there if any step fails.
 
         The output folder is checked before any work (see :mod:`transvert_monai.outputs.safety`): it may not be
         or contain an input (``other_inputs`` adds files such as the weights), and an existing non-empty folder
         is replaced only with ``overwrite`` and only if it is a previous output of ``transvert-reconstruct``.
+
+        DICOM results (``dicom/``: a TID 1500 SR, Encapsulated STL meshes, Secondary Capture overlays, in the
+        source study; :func:`transvert_monai.dicom.write_dicom_results`) are written when ``dicom_sources`` is a
+        :class:`~transvert_monai.dicom.Study` or the (lateral, AP) DICOM files, and with ``"auto"`` (default)
+        when both radiographs are DICOM files. ``None`` writes none.
 
         Raises:
             OutputRefusedError: the output folder is refused (see above), or something appeared there during
@@ -485,10 +491,27 @@ class SpineReconstructor:
             result = self.reconstruct(lateral, ap, centroids)
             result.timings_s["reading"] = reading
             self.write(result, staging, title=f"TransVert reconstruction: {Path(output_dir).name}")
+            sources = _dicom_sources(dicom_sources, lateral_path, ap_path)
+            if sources is not None:
+                from transvert_monai.dicom import write_dicom_results
+
+                t_dicom = time.perf_counter()
+                write_dicom_results(staging, sources)
+                result.timings_s["writing_dicom"] = time.perf_counter() - t_dicom
             output.commit(staging, inputs={k: v["path"] for k, v in self._input_files.items()})
         finally:
             output.discard(staging)
         return result
+
+
+def _dicom_sources(sources: Any, lateral_path: str | os.PathLike, ap_path: str | os.PathLike) -> Any:
+    """What :meth:`SpineReconstructor.run` links its DICOM results to (None: no DICOM results)."""
+    if isinstance(sources, str) and sources == "auto":
+        from transvert_monai.io.formats import is_dicom_file
+
+        both = is_dicom_file(Path(lateral_path)) and is_dicom_file(Path(ap_path))
+        return (Path(lateral_path), Path(ap_path)) if both else None
+    return sources
 
 
 def _default_sidecar(path: str | os.PathLike) -> Path:
@@ -543,9 +566,11 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         epilog="Exit codes: 0 done, 1 bug, 2 usage, 3 bad input, 4 output refused, 5 machine (package, device, memory).",
     )
-    parser.add_argument("--lateral", required=True, help="lateral radiograph (DICOM, PNG/TIFF or NIfTI + .json side-car)")
-    parser.add_argument("--ap", required=True, help="AP radiograph")
-    parser.add_argument("--centroids", required=True, help="2D centroid JSON (label → (row, col) per view, file pixels)")
+    parser.add_argument("--lateral", default=None, help="lateral radiograph (DICOM, PNG/TIFF or NIfTI + .json side-car)")
+    parser.add_argument("--ap", default=None, help="AP radiograph")
+    parser.add_argument("--centroids", default=None, help="2D centroid JSON (label → (row, col) per view, file pixels); with --dicom-study default: the study's centroids.json")
+    parser.add_argument("--dicom-study", default=None, help="a folder of DICOM files (PACS/DICOMweb export): its study's lateral and AP radiographs are found by ViewPosition (instead of --lateral/--ap); DICOM results go to <output>/dicom/")
+    parser.add_argument("--study-uid", default=None, help="with --dicom-study: the StudyInstanceUID to use when the folder holds several")
     parser.add_argument("--lateral-sidecar", default=None, help="geometry side-car JSON of the lateral image (default: <image stem>.json beside a PNG/TIFF/NIfTI)")
     parser.add_argument("--ap-sidecar", default=None, help="geometry side-car JSON of the AP image")
     parser.add_argument("--bundle", default=None, help="TransVert bundle folder (default: the one installed with the package)")
@@ -564,13 +589,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     from transvert_monai.cli import run_command
     from transvert_monai.resources import resolve_device
 
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.dicom_study is None and (args.lateral is None or args.ap is None or args.centroids is None):
+        parser.error("give --lateral, --ap and --centroids, or --dicom-study")
+    if args.dicom_study is not None and (args.lateral or args.ap):
+        parser.error("--dicom-study finds the lateral and AP radiographs itself; leave out --lateral/--ap")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("highdicom").setLevel(logging.WARNING)  # it logs every attribute it copies at INFO
 
     def body() -> int:
         from transvert_monai.outputs import OutputFolder
 
         device = resolve_device(args.device)
+        sources: Any = "auto"
+        if args.dicom_study is not None:
+            from transvert_monai.dicom import find_study
+
+            study = find_study(args.dicom_study, study_uid=args.study_uid, centroids=args.centroids)
+            for note in study.notes:
+                logger.info("study %s: %s", study.study_uid, note)
+            if study.centroids is None:
+                raise FileNotFoundError(
+                    f"the study {study.study_uid} in {args.dicom_study} has no centroids.json beside its radiographs; "
+                    "give the 2D centroids with --centroids."
+                )
+            args.lateral, args.ap, args.centroids, sources = study.lateral_path, study.ap_path, study.centroids, study
+            logger.info("study %s: lateral %s, AP %s, centroids %s", study.study_uid, args.lateral, args.ap, args.centroids)
         bundle = Path(args.bundle) if args.bundle else default_bundle()
         model = Path(args.model) if args.model else bundle / "models" / "model.pt"
         # the output is checked before the network is loaded (run() checks it again with every input)
@@ -586,6 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = reconstructor.run(
             args.lateral, args.ap, args.centroids, args.output, overwrite=args.overwrite,
             lateral_sidecar=args.lateral_sidecar, ap_sidecar=args.ap_sidecar, other_inputs=[model, bundle],
+            dicom_sources=sources,
         )  # fmt: skip
         logger.info("[3/3] wrote %d vertebrae to %s", len(result.labels), args.output)
         for v, c, r in zip(result.labels, result.centres_mm.tolist(), result.residual_mm.tolist()):

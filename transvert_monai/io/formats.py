@@ -34,7 +34,7 @@ import torch
 from transvert_monai.errors import TransVertInputError, UnreadableFileError
 from transvert_monai.io.paths import require_file
 
-__all__ = ["ImageRecord", "read_image_file", "read_sidecar", "RADIOGRAPHIC_MODALITIES"]
+__all__ = ["ImageRecord", "is_dicom_file", "read_image_file", "read_sidecar", "RADIOGRAPHIC_MODALITIES"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,14 @@ def _is_dicom(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(132)
     return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def is_dicom_file(path: Path) -> bool:
+    """Whether ``path`` is read as DICOM: a DICOM suffix, or (not PNG/TIFF/NIfTI) the ``DICM`` preamble."""
+    suffix = _suffix(path)
+    if suffix in _DICOM_SUFFIXES:
+        return True
+    return suffix not in _PIL_SUFFIXES + _NIFTI_SUFFIXES and path.is_file() and _is_dicom(path)
 
 
 def _spacing_pair(value: Any, where: str) -> tuple[float, float]:
@@ -209,44 +217,17 @@ def _read_dicom(path: Path, view: str, flip_horizontal: bool = False) -> ImageRe
 
 def _dicom_record(ds: Any, path: Path, view: str, flip_horizontal: bool) -> ImageRecord:
     """The pixels and geometry of a DICOM dataset read by pydicom."""
-    if "PixelData" not in ds:
-        raise UnreadableFileError(
-            f"DICOM file {path} holds no pixel data (7FE0,0010): it is truncated, or it is not an image "
-            "(a report or presentation state); use the complete lateral and AP X-ray image files."
-        )
-    modality = str(ds.get("Modality", "")).upper()
-    if modality not in RADIOGRAPHIC_MODALITIES:
-        raise TransVertInputError(
-            f"{path} is a DICOM of modality {modality or 'unknown'!r}, not a radiograph; expected one of "
-            f"{sorted(RADIOGRAPHIC_MODALITIES)}. Use the lateral and AP X-ray images (DX/CR), or export a "
-            "radiograph stored otherwise as PNG with a geometry side-car."
-        )
-    if int(ds.get("NumberOfFrames", 1) or 1) > 1 or int(ds.get("SamplesPerPixel", 1) or 1) != 1:
-        raise TransVertInputError(
-            f"{path} holds {ds.get('NumberOfFrames', 1)} frames of {ds.get('SamplesPerPixel', 1)} samples per pixel; "
-            "a radiograph is one greyscale 2D image."
-        )
-    try:
-        array = ds.pixel_array
-    except Exception as err:  # truncated pixel data, missing decoders, ...
-        raise UnreadableFileError(
-            f"cannot decode the pixels of DICOM file {path}: {err}. The file may be truncated; if it is compressed, "
-            "install a decoder (pip install pylibjpeg pylibjpeg-libjpeg) or decompress it (dcmdjpeg)."
-        ) from None
-    if array.ndim != 2:
-        raise TransVertInputError(
-            f"{path} holds an image of shape {array.shape}; a radiograph is one 2D image (3D files are not read)."
-        )
-    pixels = np.asarray(array, dtype=np.float64) * float(ds.get("RescaleSlope", 1.0) or 1.0) + float(
-        ds.get("RescaleIntercept", 0.0) or 0.0
-    )
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    if photometric == "MONOCHROME1":  # low values are bright: invert within the image's range so bone is bright
-        pixels = pixels.max() + pixels.min() - pixels
-    elif photometric != "MONOCHROME2":
-        raise TransVertInputError(
-            f"{path} has PhotometricInterpretation {photometric!r}; a greyscale MONOCHROME1/2 image is expected."
-        )
+    from transvert_monai.dicom.pixels import dicom_pixels
+
+    if "PixelData" in ds:  # the pixel checks (frames, photometric, decoding) come after the modality check
+        modality = str(ds.get("Modality", "")).upper()
+        if modality not in RADIOGRAPHIC_MODALITIES:
+            raise TransVertInputError(
+                f"{path} is a DICOM of modality {modality or 'unknown'!r}, not a radiograph; expected one of "
+                f"{sorted(RADIOGRAPHIC_MODALITIES)}. Use the lateral and AP X-ray images (DX/CR), or export a "
+                "radiograph stored otherwise as PNG with a geometry side-car."
+            )
+    pixels = dicom_pixels(ds)  # pydicom's modality and presentation LUTs (MONOCHROME1 / INVERSE honoured)
     spacing, origin = None, "none"
     for keyword, tag in (("ImagerPixelSpacing", "(0018,1164)"), ("PixelSpacing", "(0028,0030)")):
         if ds.get(keyword):
@@ -445,7 +426,8 @@ def read_image_file(
     if side.get("view"):
         record.declared_view = side["view"]
     if "pixel_spacing_mm" in side:
-        if record.spacing_origin == "NIfTI affine" and record.pixel_spacing_mm is not None:
+        identity = record.pixel_spacing_mm == (1.0, 1.0)  # nibabel's default affine: no spacing was stored
+        if record.spacing_origin == "NIfTI affine" and record.pixel_spacing_mm is not None and not identity:
             a, b = record.pixel_spacing_mm, side["pixel_spacing_mm"]
             if any(abs(x - y) > _SPACING_TOLERANCE * max(x, y) for x, y in zip(a, b)):
                 raise TransVertInputError(
