@@ -253,8 +253,8 @@ def piecewise_rigid_resample(
             image + 1000.0, norm[None], mode="bilinear", padding_mode="zeros", align_corners=True
         )[0, 0] - 1000.0
     out_hu = out_hu.numpy()
-    moved_ct = MetaTensor(torch.from_numpy(out_hu[None]), affine=torch.as_tensor(aff), meta=dict(ct.meta))
-    moved_mask = MetaTensor(torch.from_numpy(out_lab[None]), affine=torch.as_tensor(aff), meta=dict(mask.meta))
+    moved_ct = MetaTensor(torch.from_numpy(out_hu[None]), affine=torch.as_tensor(aff), meta={k: v for k, v in ct.meta.items() if k != "affine"})
+    moved_mask = MetaTensor(torch.from_numpy(out_lab[None]), affine=torch.as_tensor(aff), meta={k: v for k, v in mask.meta.items() if k != "affine"})
     moved_centroids = {v: torch.from_numpy(moved_c[i]) for i, v in enumerate(labels)}
     return moved_ct, moved_mask, moved_centroids
 
