@@ -92,7 +92,12 @@ class VertebraMetric(CumulativeIterationMetric):
             raise RuntimeError(f"{type(self).__name__} has no scores to aggregate; call it on a batch first.")
         value, not_nans = do_metric_reduction(data, reduction or self.reduction)
         # MONAI reduces a group of only-NaN scores to 0, a perfect distance: keep it NaN (nothing was measured)
-        if isinstance(value, torch.Tensor) and isinstance(not_nans, torch.Tensor) and value.shape == not_nans.shape:
+        # (the mean reduces the scores to shape (1,) and their count to (), so compare them by broadcasting)
+        if (
+            isinstance(value, torch.Tensor)
+            and isinstance(not_nans, torch.Tensor)
+            and torch.broadcast_shapes(value.shape, not_nans.shape) == value.shape
+        ):
             value = torch.where(not_nans > 0, value, torch.full_like(value, float("nan")))
         return (value, not_nans) if self.get_not_nans else value
 
