@@ -9,6 +9,7 @@ checked.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -49,7 +50,7 @@ def test_the_docs_show_the_commands_this_test_knows():
     commands = documented_commands(README.read_text())
     kinds = [_kind(c) for c in commands]
     assert kinds == [
-        "cd", "train", "train_paper", "resume", "multi_gpu", "evaluate", "inference", "stacking",
+        "install", "fetch", "cd", "train", "train_paper", "resume", "multi_gpu", "evaluate", "inference", "stacking",
         "verify_metadata", "verify_net_in_out", "ckpt_export",
     ]  # fmt: skip
 
@@ -58,6 +59,10 @@ def _kind(cmd: list[str]) -> str:
     text = " ".join(cmd)
     if cmd[0] == "cd":
         return "cd"
+    if cmd[:2] == ["pip", "install"]:
+        return "install"
+    if "transvert_monai.apps.bundle_files" in cmd:
+        return "fetch"
     if cmd[0] == "torchrun":
         return "multi_gpu"
     for verb in ("verify_metadata", "verify_net_in_out", "ckpt_export"):
@@ -96,6 +101,10 @@ def test_every_documented_command_runs(tmp_path, example_dataset, example_radiog
         if kind == "cd":
             assert (Path(__file__).resolve().parents[2] / cmd[1]).resolve() == BUNDLE
             continue
+        if kind == "install":  # not run here: the wheel it names is the bundle's pinned package version
+            meta = json.loads((BUNDLE / "configs" / "metadata.json").read_text())
+            assert cmd[2] == f"transvert_monai-{meta['required_packages_version']['transvert_monai']}-py3-none-any.whl"
+            continue
         if kind == "verify_metadata" and not SCHEMA.is_file():
             raise AssertionError(f"MONAI's metadata schema is expected at {SCHEMA} (shared/ beside the clone)")
         argv = [swap.get(a, a) for a in cmd]
@@ -127,5 +136,7 @@ def test_every_documented_command_runs(tmp_path, example_dataset, example_radiog
             assert "metadata is verified with no error" in log and "skipped downloading" in log
         elif kind == "verify_net_in_out":
             assert "data shape of network is verified with no error" in log
+        elif kind == "fetch":  # the committed weights are present: checked against large_files.yml, not downloaded
+            assert "checked" in log and "sha256 verified" in log
         elif kind == "ckpt_export":
             assert (tmp_path / "model.ts").is_file()
