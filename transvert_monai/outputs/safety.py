@@ -60,7 +60,9 @@ _RENAME_NOREPLACE = 1
 
 
 def _real(path: str | os.PathLike) -> Path:
-    return Path(os.path.realpath(os.path.abspath(path)))
+    # realpath alone: it resolves each link before the `..` that follows it, as the OS does when it opens the
+    # path (abspath first would drop `link/..` lexically and name another file than the one read)
+    return Path(os.path.realpath(path))
 
 
 def check_no_overlap(output: str | os.PathLike, inputs: Iterable[str | os.PathLike | None], what: str = "output") -> None:
@@ -249,6 +251,7 @@ class OutputFolder:
         self.overwrite = bool(overwrite)
         self.inputs = [i for i in inputs if i is not None]
         self._previous: tuple[int, int] | None = None  # (inode, marker mtime_ns) of the output to replace
+        self._empty_at_start: int | None = None  # inode of the empty folder found at the output path
         self.check()
 
     def check(self) -> None:
@@ -267,6 +270,7 @@ class OutputFolder:
                 f"the output {self.path} is a file, not a folder; choose another output folder (nothing was changed)."
             )
         if not any(self.path.iterdir()):
+            self._empty_at_start = self.path.stat().st_ino
             return
         if not self.overwrite:
             raise OutputRefusedError(
@@ -341,20 +345,30 @@ class OutputFolder:
             else:
                 trash = self.path.with_name(f".{self.path.name}.transvert-old-{uuid.uuid4().hex[:8]}")
                 os.rename(self.path, trash)
+                # checked again once moved aside (nothing can be added to it now): files added during the run stay
+                written = set((_read_marker(trash) or {}).get("files", ()))
+                added = [f for f in _listing(trash) if f not in written and f != MARKER_NAME]
                 try:
+                    if added:
+                        raise FileExistsError
                     rename_no_replace(staging, self.path)
                 except FileExistsError:
                     os.rename(trash, self.path) if not os.path.lexists(self.path) else None
-                    changed = "was replaced during the run"
+                    changed = (
+                        f"gained files during the run ({', '.join(added[:5])})" if added else "was replaced during the run"
+                    )
                 else:
                     shutil.rmtree(trash, ignore_errors=True)
                     return self.path
         if changed is None:
             if self.path.is_dir() and not self.path.is_symlink():
-                try:
-                    self.path.rmdir()  # the empty folder found at the start; fails if anything appeared in it
-                except OSError:
-                    changed = "is no longer empty"
+                if self.path.stat().st_ino != self._empty_at_start:
+                    changed = "appeared during the run"  # a folder, even an empty one, that is not ours to remove
+                else:
+                    try:
+                        self.path.rmdir()  # the empty folder found at the start; fails if anything appeared in it
+                    except OSError:
+                        changed = "is no longer empty"
             if changed is None:
                 try:
                     rename_no_replace(staging, self.path)
