@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
+from monai.engines.evaluator import SupervisedEvaluator
 from monai.engines.trainer import Trainer
 from monai.engines.utils import IterationEvents, default_metric_cmp_fn, default_prepare_batch
 from monai.inferers import Inferer, SimpleInferer
@@ -36,7 +37,7 @@ else:
     Metric, _ = optional_import("ignite.metrics", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Metric")
     EventEnum, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "EventEnum")
 
-__all__ = ["TransVertTrainer", "TransVertLossKeys", "losses_from_output"]
+__all__ = ["StudyEvaluator", "TransVertTrainer", "TransVertLossKeys", "losses_from_output"]
 
 logger = logging.getLogger(__name__)
 
@@ -362,3 +363,78 @@ def losses_from_output(keys: Sequence[str] = ("loss", "d_loss", "l1_loss")) -> C
         return {k: float(first[k]) for k in keys if k in first}
 
     return _transform
+
+
+class StudyEvaluator(SupervisedEvaluator):
+    """Inference over radiograph-pair studies, one study per iteration: the ``evaluator`` of ``inference.json``.
+
+    Each item of ``val_data_loader`` is one study as read by the ``preprocessing``
+    (:class:`~transvert_monai.transforms.LoadRadiographPaird`: the two radiographs and their 2D centroids);
+    an iteration reconstructs it with ``reconstructor``
+    (:meth:`~transvert_monai.apps.reconstruct.SpineReconstructor.reconstruct`: patches, the ``inferer`` over
+    them, placement, stacking) and puts the :class:`~transvert_monai.apps.reconstruct.SpineReconstruction` in
+    ``engine.state.output[pred_key]``. A study that fails (while being read, ``batch[error_key]`` set by
+    :class:`~transvert_monai.apps.workflow.StudyDataset`, or here) does not stop the others: its exception is put
+    in ``engine.state.output[error_key]`` and the handlers (e.g.
+    :class:`~transvert_monai.apps.workflow.StudyOutputWriter`) report it. Items are not collated (give a
+    dataset or a ``DataLoader(batch_size=None)``); ``decollate`` is off.
+
+    Args:
+        device, val_data_loader, network, postprocessing, val_handlers, ...: see
+            :class:`monai.engines.SupervisedEvaluator`; ``network`` must be ``reconstructor.network``.
+        reconstructor: a :class:`~transvert_monai.apps.reconstruct.SpineReconstructor` on ``network``.
+        inferer: runs the network over a study's patches; given to ``reconstructor`` (default: its own).
+        keys: the items of a study: lateral radiograph, AP radiograph, 2D centroids.
+        pred_key, error_key: output items of the result and of a study's exception.
+
+    Raises:
+        ValueError: ``network`` is not the reconstructor's network.
+    """
+
+    def __init__(
+        self,
+        device: torch.device | str,
+        val_data_loader: Iterable | DataLoader,
+        network: torch.nn.Module,
+        reconstructor: Any,
+        inferer: Inferer | None = None,
+        postprocessing: Transform | None = None,
+        val_handlers: Sequence | None = None,
+        keys: Sequence[str] = (TransVertKeys.LATERAL.value, TransVertKeys.AP.value, "centroids"),
+        pred_key: str = TransVertKeys.PRED.value,
+        error_key: str = "error",
+        **kwargs: Any,
+    ) -> None:
+        if reconstructor.network is not network:
+            raise ValueError("StudyEvaluator: `network` must be the reconstructor's network (reconstructor.network).")
+        if inferer is not None:
+            reconstructor.inferer = inferer
+        super().__init__(
+            device=torch.device(device) if isinstance(device, str) else device,
+            val_data_loader=val_data_loader,
+            network=network,
+            inferer=reconstructor.inferer,
+            postprocessing=postprocessing,
+            val_handlers=val_handlers,
+            decollate=False,
+            **kwargs,
+        )
+        self.reconstructor = reconstructor
+        self.study_keys, self.pred_key, self.error_key = tuple(keys), pred_key, error_key
+
+    def _iteration(self, engine: Any, batchdata: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+        """Reconstruct one study; its exception, if any, goes to ``output[error_key]``."""
+        error = batchdata.get(self.error_key)
+        result = None
+        if error is None:
+            try:
+                lateral, ap, centroids = (batchdata[k] for k in self.study_keys)
+                with engine.mode(engine.network):
+                    result = self.reconstructor.reconstruct(lateral, ap, centroids)
+                result.timings_s.update(batchdata.get("timings_s") or {})
+            except Exception as err:  # one bad study does not stop the others; the handlers report it
+                error = err
+        engine.state.output = {self.pred_key: result, self.error_key: error}
+        engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        return engine.state.output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from transvert_monai.transforms.radiograph.array import RadiographPatches
-from transvert_monai.transforms.radiograph.dictionary import LoadRadiographd, RadiographPatchesd
+from transvert_monai.transforms.radiograph.dictionary import LoadRadiographd, LoadRadiographPaird, RadiographPatchesd
 from transvert_monai.transforms.radiograph.functional import (
     RadiographSamples,
     as_centroids_2d,
@@ -13,6 +13,7 @@ from transvert_monai.transforms.radiograph.functional import (
 
 __all__ = [
     "LoadRadiographd",
+    "LoadRadiographPaird",
     "RadiographPatches",
     "RadiographPatchesd",
     "RadiographSamples",

@@ -1,4 +1,4 @@
-"""Dictionary transforms of deployment: :class:`LoadRadiographd` and :class:`RadiographPatchesd`.
+"""Dictionary transforms of deployment: :class:`LoadRadiographd`, :class:`LoadRadiographPaird` and :class:`RadiographPatchesd`.
 
 Typical use (one dictionary per radiograph pair)::
 
@@ -19,11 +19,12 @@ from monai.transforms import MapTransform
 from monai.utils import look_up_option
 
 from transvert_monai.geometry import SamplingGrid, View
-from transvert_monai.io.radiograph import Radiograph, read_radiograph
+from transvert_monai.io.centroids2d import read_centroids_2d
+from transvert_monai.io.radiograph import Radiograph, check_pair, read_radiograph
 from transvert_monai.keys import TransVertKeys
 from transvert_monai.transforms.radiograph.array import RadiographPatches
 
-__all__ = ["LoadRadiographd", "RadiographPatchesd"]
+__all__ = ["LoadRadiographd", "LoadRadiographPaird", "RadiographPatchesd"]
 
 _K = TransVertKeys
 
@@ -85,6 +86,63 @@ class LoadRadiographd(MapTransform):
                     f"LoadRadiographd expects d[{key!r}] to be a path to a radiograph, got {type(d[key]).__name__}."
                 )
             d[key] = read_radiograph(d[key], self.views[key], flip_horizontal=self.flips[key], **self.geometry)
+        return d
+
+
+class LoadRadiographPaird(MapTransform):
+    """Read one study's radiograph pair and its 2D centroids, checked together: the reading step of inference.
+
+    The lateral and AP paths become :class:`~transvert_monai.io.Radiograph` objects (each with its
+    geometry side-car ``f"{key}_{sidecar_postfix}"`` when the item has one), the pair is checked
+    (:func:`~transvert_monai.io.check_pair`: one lateral and one AP view of one patient), and the
+    centroids path becomes a :class:`~transvert_monai.io.Centroids2D` checked against both image sizes.
+    ``transvert-reconstruct`` and ``inference.json`` read their inputs with this transform.
+
+    Args:
+        keys: exactly two items, the lateral then the AP radiograph.
+        centroids_key: the 2D centroid JSON file (a ``Centroids2D`` or its JSON object is kept as given).
+        sidecar_postfix: the side-car item of each view is ``f"{key}_{sidecar_postfix}"`` (optional, may be None).
+        allow_missing_keys: must stay False: both views are needed.
+
+    Raises:
+        ValueError: not exactly two keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = (_K.LATERAL.value, _K.AP.value),
+        centroids_key: str = "centroids",
+        sidecar_postfix: str = "sidecar",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        if len(self.keys) != 2:
+            raise ValueError(f"LoadRadiographPaird needs two keys, the lateral then the AP view, got {list(self.keys)}.")
+        self.centroids_key, self.sidecar_postfix = centroids_key, sidecar_postfix
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Read and check the pair and the centroids of ``data``.
+
+        Raises:
+            KeyError: a missing view or centroids item.
+            FileNotFoundError, TransVertInputError (a ``ValueError``): see :func:`~transvert_monai.io.read_radiograph`,
+                :func:`~transvert_monai.io.check_pair` and :func:`~transvert_monai.io.read_centroids_2d`.
+        """
+        d = dict(data)
+        for key in (*self.keys, self.centroids_key):
+            if d.get(key) is None:
+                raise KeyError(f"the study has no '{key}' item; it holds {sorted(map(str, d))}.")
+        views = {}
+        for key, view in zip(self.keys, ("lateral", "ap")):
+            sidecar = d.get(f"{key}_{self.sidecar_postfix}")
+            views[key] = d[key] if isinstance(d[key], Radiograph) else read_radiograph(d[key], view, sidecar=sidecar)
+        lateral, ap = (views[k] for k in self.keys)
+        check_pair(lateral, ap)
+        centroids = d[self.centroids_key]
+        if isinstance(centroids, (str, os.PathLike)):
+            centroids = read_centroids_2d(centroids, image_sizes={"lateral": lateral.shape, "ap": ap.shape})
+        d.update(views)
+        d[self.centroids_key] = centroids
         return d
 
 
