@@ -242,6 +242,8 @@ class SpineReconstructor:
         mesh_formats: mesh files written per vertebra and for the spine (needs ``trimesh``, checked here).
         model_info: provenance of the weights (``{"name", "version", "weights", "weights_sha256"}``), written to
             ``summary.json``; :func:`load_bundle_network` attaches it to the network it returns.
+        inferer: runs the network over a study's patches (``inferer(patches, network, levels)``; default
+            :class:`~transvert_monai.inferers.VertebraInferer` with ``batch_size``), the bundle's ``inferer``.
 
     Raises:
         ValueError: a bad placement, spacing or batch size.
@@ -258,6 +260,7 @@ class SpineReconstructor:
         device: str | torch.device = "cpu",
         mesh_formats: Sequence[str] = ("stl", "ply"),
         model_info: Mapping[str, Any] | None = None,
+        inferer: Any = None,
     ) -> None:
         from monai.utils import look_up_option
 
@@ -280,6 +283,9 @@ class SpineReconstructor:
             require_module("trimesh", "writing the meshes (STL/PLY)", "trimesh>=4.0")
         self.network = channels_last_3d(network.to(self.device).eval())
         self.model_info = dict(model_info if model_info is not None else getattr(network, "transvert_model_info", {}))
+        from transvert_monai.inferers import VertebraInferer
+
+        self.inferer = VertebraInferer(self.batch_size) if inferer is None else inferer  # inference.json's `inferer`
         self._input_files: dict[str, str] = {}
 
     def reconstruct(self, lateral: Any, ap: Any, centroids: Any) -> SpineReconstruction:
@@ -313,14 +319,7 @@ class SpineReconstructor:
         t0 = time.perf_counter()
         levels = torch.tensor(samples.labels, dtype=torch.long)
         with torch.no_grad():
-            outputs = torch.cat(
-                [
-                    self.network(
-                        samples.image[i : i + self.batch_size].to(self.device), levels[i : i + self.batch_size].to(self.device)
-                    ).float().cpu()
-                    for i in range(0, len(samples.labels), self.batch_size)
-                ]
-            )
+            outputs = self.inferer(samples.image.to(self.device), self.network, levels.to(self.device)).float().cpu()
         # probability × index: every later step binarises at half the index, whatever the coding
         shapes = self.grid.to_probability(outputs, levels) * levels.reshape(-1, 1, 1, 1, 1).float()
         timings["inference"] = time.perf_counter() - t0
@@ -468,41 +467,24 @@ class SpineReconstructor:
             FileNotFoundError, TransVertInputError: unreadable, implausible or inconsistent inputs (see the readers).
             EnvironmentProblemError: not enough memory for the stacked map.
         """
-        from transvert_monai.io import check_pair, read_centroids_2d, read_radiograph
+        from transvert_monai.apps.workflow import COMMAND, _input_paths, run_studies
         from transvert_monai.outputs import OutputFolder
 
-        inputs = [lateral_path, ap_path, centroids_path, lateral_sidecar, ap_sidecar, *other_inputs]
-        inputs += [_default_sidecar(p) for p in (lateral_path, ap_path)]
-        output = OutputFolder(output_dir, "transvert-reconstruct", overwrite=overwrite, inputs=inputs)
-        staging = output.start()  # proves the output can be written, before any work
-        try:
-            t0 = time.perf_counter()
-            lateral = read_radiograph(lateral_path, "lateral", sidecar=lateral_sidecar)
-            ap = read_radiograph(ap_path, "ap", sidecar=ap_sidecar)
-            check_pair(lateral, ap)
-            centroids = read_centroids_2d(centroids_path, image_sizes={"lateral": lateral.shape, "ap": ap.shape})
-            self._input_files = {
-                role: _file_record(path)
-                for role, path in (("lateral", lateral_path), ("ap", ap_path), ("centroids", centroids_path),
-                                   ("lateral_sidecar", lateral_sidecar), ("ap_sidecar", ap_sidecar))
-                if path is not None
-            }  # fmt: skip
-            reading = time.perf_counter() - t0
-            result = self.reconstruct(lateral, ap, centroids)
-            result.timings_s["reading"] = reading
-            self.write(result, staging, title=f"TransVert reconstruction: {Path(output_dir).name}")
-            sources = _dicom_sources(dicom_sources, lateral_path, ap_path)
-            if sources is not None:
-                from transvert_monai.dicom import write_dicom_results
-
-                t_dicom = time.perf_counter()
-                write_dicom_results(staging, sources)
-                result.timings_s["writing_dicom"] = time.perf_counter() - t_dicom
-            output.commit(staging, inputs={k: v["path"] for k, v in self._input_files.items()})
-        finally:
-            output.discard(staging)
-        return result
-
+        study = {"id": Path(output_dir).name, "lateral": lateral_path, "ap": ap_path, "centroids": centroids_path,
+                 "output": output_dir, "lateral_sidecar": lateral_sidecar, "ap_sidecar": ap_sidecar,
+                 "dicom_study": dicom_sources}  # fmt: skip
+        if dicom_sources is None:
+            study["dicom_study"], dicom = None, False
+        else:
+            dicom = True
+        # the output folder is checked before any work (write_study checks it again when it writes)
+        OutputFolder(output_dir, COMMAND, overwrite=overwrite, inputs=[*_input_paths(study), *other_inputs])
+        # the inference workflow of inference.json on this one study (transvert_monai.apps.workflow)
+        writer = run_studies(self, [study], overwrite=overwrite, other_inputs=other_inputs, dicom=dicom)
+        (record,) = writer.records
+        if record["status"] != "ok":
+            raise writer.errors[str(record["id"])]
+        return writer.results[str(record["id"])]
 
 def _dicom_sources(sources: Any, lateral_path: str | os.PathLike, ap_path: str | os.PathLike) -> Any:
     """What :meth:`SpineReconstructor.run` links its DICOM results to (None: no DICOM results)."""
