@@ -1,7 +1,8 @@
 """Surface meshes as Encapsulated STL objects (SOP Class 1.2.840.10008.5.1.4.1.1.104.3).
 
-The mesh files the reconstruction writes (``meshes/<name>.stl``) are in RAS millimetres; the STL
-encapsulated here is the same mesh in the DICOM patient coordinates (LPS: x and y negated, a
+The mesh files the reconstruction writes (``meshes/<name>.stl``) are in LPS millimetres and say so
+(``SPACE=LPS``, :mod:`transvert_monai.outputs.meshes`; a file that declares no space is RAS); the STL
+encapsulated here is the same mesh in the DICOM patient coordinates (LPS: x and y of RAS negated, a
 rotation by 180° about the superior axis, so the faces keep their outward winding) of the
 reconstruction's Frame of Reference, binary STL, units UCUM ``mm`` (Manufacturing 3D Model module).
 
@@ -19,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from transvert_monai.outputs.meshes import load_mesh_ras, mesh_bytes
 
 __all__ = ["ENCAPSULATED_STL_SOP_CLASS", "lps_stl_bytes", "stl_dataset"]
 
@@ -40,20 +43,19 @@ _PATIENT_STUDY_KEYWORDS = (
 
 
 def lps_stl_bytes(mesh_path: str | os.PathLike) -> tuple[bytes, int]:
-    """A RAS mesh file (STL/PLY/OBJ, read with trimesh) as binary STL bytes in LPS, and its vertex count.
+    """A mesh file (STL/PLY/OBJ in its declared space, see ``load_mesh_ras``) as binary STL bytes in LPS, and its
+    vertex count.
 
     Raises:
         ImportError: trimesh is not installed.
         ValueError: the file holds no triangles.
     """
-    import trimesh
-
-    mesh = trimesh.load(str(mesh_path), force="mesh")
+    mesh = load_mesh_ras(mesh_path)  # RAS whatever the file declares, so it is flipped exactly once below
     if len(mesh.faces) == 0:
         raise ValueError(f"mesh file {mesh_path} holds no triangles.")
     flip = np.diag([-1.0, -1.0, 1.0, 1.0])  # RAS → LPS, a proper rotation: winding and normals stay outward
     mesh.apply_transform(flip)
-    return bytes(mesh.export(file_type="stl")), int(len(mesh.vertices))
+    return mesh_bytes(mesh, "stl", "LPS"), int(len(mesh.vertices))  # SPACE=LPS in the STL header
 
 
 def _code(value: str, scheme: str, meaning: str) -> Any:

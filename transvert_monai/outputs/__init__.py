@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from transvert_monai.outputs.meshes import MESH_FORMATS, label_mesh, write_meshes
+from transvert_monai.outputs.meshes import (
+    MESH_FORMATS,
+    MESH_SPACE,
+    RAS_TO_LPS,
+    label_mesh,
+    load_mesh_ras,
+    mesh_bytes,
+    mesh_space,
+    write_meshes,
+)
 from transvert_monai.outputs.overlay import overlay_projection, project_label_volume
 from transvert_monai.outputs.palette import label_colour
 from transvert_monai.outputs.quality import (
@@ -33,6 +42,11 @@ __all__ = [
     "write_file_safely",
     "DEFAULT_VOLUME_TOLERANCE",
     "MESH_FORMATS",
+    "MESH_SPACE",
+    "RAS_TO_LPS",
+    "load_mesh_ras",
+    "mesh_bytes",
+    "mesh_space",
     "QualityCheck",
     "QualityCheckName",
     "VertebraQuality",

@@ -41,6 +41,7 @@ from plotly.offline import get_plotlyjs
 from transvert_monai.data.atomic import atomic_write
 from transvert_monai.data.labels import is_vertebra_label
 from transvert_monai.errors import TransVertInputError, UnreadableFileError
+from transvert_monai.outputs.meshes import load_mesh_ras
 from transvert_monai.outputs.palette import label_colour
 
 __all__ = ["REPORT_NAME", "decimate_mesh", "write_report", "main", "entry_point"]
@@ -157,13 +158,13 @@ def _find_mesh(folder: Path, name: str) -> Path | None:
 
 def _load_mesh(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     try:
-        import trimesh
+        import trimesh  # noqa: F401 - checked here for a clear message
     except ImportError as err:
         raise ImportError(
             "reading the meshes of the report needs trimesh: pip install 'transvert_monai[mesh]'."
         ) from err
     try:
-        mesh = trimesh.load(str(path), force="mesh")
+        mesh = load_mesh_ras(path)  # the files are LPS (SPACE=LPS); the page's axes are RAS
     except Exception as err:  # noqa: BLE001 - any parser failure means the same: this mesh cannot be shown
         logger.warning("mesh %s could not be read (%s); its vertebra is shown without a mesh", path, err)
         return None
