@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from transvert_monai.outputs.colour_table import (
+    ITKSNAP_LABELS_NAME,
+    SLICER_COLOUR_TABLE_NAME,
+    colour_table_rows,
+    write_colour_tables,
+)
 from transvert_monai.outputs.meshes import (
     MESH_FORMATS,
     MESH_SPACE,
@@ -41,6 +47,10 @@ __all__ = [
     "OutputFolder",
     "write_file_safely",
     "DEFAULT_VOLUME_TOLERANCE",
+    "ITKSNAP_LABELS_NAME",
+    "SLICER_COLOUR_TABLE_NAME",
+    "colour_table_rows",
+    "write_colour_tables",
     "MESH_FORMATS",
     "MESH_SPACE",
     "RAS_TO_LPS",
