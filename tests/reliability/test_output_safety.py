@@ -433,15 +433,19 @@ def test_reconstruct_refuses_the_input_folder_and_the_working_directory(pair, ti
 
 
 def test_reconstruct_replaces_only_its_own_previous_output(pair, tiny_bundle, tmp_path, caplog):
+    """Refused before any work; a previous output is made here as the command marks it (no network run needed)."""
     out = tmp_path / "out"
-    assert _reconstruct(pair, tiny_bundle, out) == 0
-    marker = json.loads((out / MARKER_NAME).read_text())
-    assert marker["command"] == "transvert-reconstruct" and "summary.json" in marker["files"]
+    _run_job(OutputFolder(out, "transvert-reconstruct"))
     assert _reconstruct(pair, tiny_bundle, out) == 4  # not empty, no --overwrite
     (out / "my_notes.txt").write_text("mine")
+    before = _snapshot(tmp_path)
     with caplog.at_level(logging.ERROR):
         assert _reconstruct(pair, tiny_bundle, out, "--overwrite") == 4
-    assert "my_notes.txt" in caplog.text and (out / "my_notes.txt").read_text() == "mine"
+    assert "also holds files it did not write (my_notes.txt)" in caplog.text
+    drr_output = tmp_path / "drr_out"
+    _run_job(OutputFolder(drr_output, "transvert-drr"))
+    assert _reconstruct(pair, tiny_bundle, drr_output, "--overwrite") == 4  # another command's output
+    assert {k: v for k, v in _snapshot(tmp_path).items() if k in before} == before
 
 
 def _ct(path: Path, array: np.ndarray | None = None, affine: np.ndarray | None = None) -> Path:
@@ -781,7 +785,9 @@ def test_the_version_has_one_source():
         (OutputRefusedError("x"), 4),
         (EnvironmentProblemError("x"), 5),
         (MemoryError(), 5),
-        (ImportError("x"), 5),
+        (ModuleNotFoundError("no module named 'trimesh'", name="trimesh"), 5),  # an optional package
+        (ModuleNotFoundError("x", name="transvert_monai.nothing"), 1),  # a broken import of our own: a bug
+        (ImportError("cannot import name 'X' from 'monai.config'"), 1),
         (TransVertInputError("x"), 3),
         (UnreadableFileError("x"), 3),
         (CheckpointMismatchError("x"), 3),
@@ -793,7 +799,7 @@ def test_the_version_has_one_source():
         (RuntimeError("x"), 1),
         (AssertionError("x"), 1),
     ],
-    ids=lambda x: type(x).__name__ if isinstance(x, BaseException) else None,
+    ids=lambda x: f"{type(x).__name__}-{getattr(x, 'name', None) or ''}" if isinstance(x, BaseException) else None,
 )
 def test_each_kind_of_failure_has_its_exit_code(error, code):
     from transvert_monai.cli import exit_code, run_command
