@@ -73,9 +73,10 @@ def test_present_weights_with_another_hash_are_refused_and_left_alone(tmp_path):
     assert (bundle / "models" / "model.pt").read_bytes() == b"other weights"
 
 
+ENTRY = 'large_files:\n  - path: "{}"\n    url: "u"\n    hash_val: "h"\n    hash_type: "sha256"\n'
 BAD_ENTRIES = [
-    ('large_files:\n  - path: "../model.pt"\n    url: "u"\n    hash_val: "h"\n    hash_type: "sha256"\n', "without '..'"),
-    ('large_files:\n  - path: "/tmp/model.pt"\n    url: "u"\n    hash_val: "h"\n    hash_type: "sha256"\n', "relative"),
+    (ENTRY.format("../model.pt"), "without '..'"),
+    (ENTRY.format("/tmp/model.pt"), "relative"),
     ('large_files:\n  - path: "models/model.pt"\n    url: "u"\n', "hash_val, hash_type"),
     ("files: []\n", "a list under `large_files`"),
 ]

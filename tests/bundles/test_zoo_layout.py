@@ -19,7 +19,9 @@ RUNTIME_PACKAGES = [
     "transvert_monai", "nibabel", "itk", "scikit-image", "pytorch-ignite", "scipy", "pydicom", "highdicom",
     "trimesh", "plotly", "pillow", "matplotlib", "fire", "pyyaml",
 ]  # fmt: skip
-ZOO_SECTIONS = ["Model Overview", "Data", "Training configuration", "Performance", "Limitations", "References", "Authors"]
+ZOO_SECTIONS = [
+    "Model Overview", "Data", "Training configuration", "Performance", "Limitations", "References", "Authors",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
@@ -54,8 +56,11 @@ def test_monai_torch_and_numpy_fields_name_exact_versions():
 def test_licence_is_the_full_apache_text_with_our_copyright():
     text = (BUNDLE / "LICENSE").read_text()
     assert text.startswith("Copyright 2026 the transvert_monai authors")
-    for clause in ("TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION", "1. Definitions.",
-                   "4. Redistribution.", "9. Accepting Warranty or Additional Liability.", "END OF TERMS AND CONDITIONS"):  # fmt: skip
+    clauses = [
+        "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION", "1. Definitions.", "4. Redistribution.",
+        "9. Accepting Warranty or Additional Liability.", "END OF TERMS AND CONDITIONS",
+    ]  # fmt: skip
+    for clause in clauses:
         assert clause in text
     assert len(text.splitlines()) > 190
 

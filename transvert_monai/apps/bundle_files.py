@@ -67,7 +67,9 @@ def read_large_files(bundle_dir: str | os.PathLike) -> list[dict[str, str]]:
     for i, entry in enumerate(entries):
         missing = [k for k in _KEYS if not isinstance(entry, dict) or not str(entry.get(k) or "")]
         if missing:
-            raise TransVertInputError(f"entry {i} of {path} has no {', '.join(missing)}; each entry needs {list(_KEYS)}.")
+            raise TransVertInputError(
+                f"entry {i} of {path} has no {', '.join(missing)}; each entry needs {list(_KEYS)}."
+            )
         relative = PurePosixPath(str(entry["path"]))
         if relative.is_absolute() or ".." in relative.parts:
             raise TransVertInputError(

@@ -18,7 +18,12 @@ from transvert_monai.outputs.meshes import (
     mesh_space,
     write_meshes,
 )
-from transvert_monai.outputs.overlay import overlay_projection, project_label_volume
+from transvert_monai.outputs.overlay import (
+    MAX_OVERLAY_SIDE_PX,
+    overlay_projection,
+    overlay_radiograph,
+    project_label_volume,
+)
 from transvert_monai.outputs.palette import label_colour
 from transvert_monai.outputs.quality import (
     DEFAULT_VOLUME_TOLERANCE,
@@ -73,6 +78,8 @@ __all__ = [
     "label_mesh",
     "label_projection",
     "overlay_projection",
+    "overlay_radiograph",
+    "MAX_OVERLAY_SIDE_PX",
     "project_label_volume",
     "quality_flag",
     "render_views",
