@@ -739,8 +739,8 @@ def test_an_empty_data_list_is_refused(tmp_path):
     from transvert_monai.data import load_datalist
 
     path = tmp_path / "list.json"
-    path.write_text(json.dumps({"training": [], "validation": []}))
-    with pytest.raises(TransVertInputError):
+    path.write_text(json.dumps({"training": [], "validation": [], "testing": []}))
+    with pytest.raises(TransVertInputError, match="has no entries under 'training', so there is nothing to train on"):
         load_datalist(path, "training", tmp_path)
 
 
@@ -835,3 +835,18 @@ def test_hd95_of_an_all_empty_batch_is_nan_not_a_perfect_zero(get_not_nans):
     value, count = value if get_not_nans else (value, None)
     assert torch.isnan(value).all()
     assert count is None or int(count) == 0
+
+
+# ================================================================================================ the table
+def test_every_test_the_bad_inputs_table_names_exists():
+    """Each row of bundles/transvert/docs/bad_inputs.md names tests; they must exist (renamed tests break rows)."""
+    import re
+
+    doc = (ROOT / "bundles" / "transvert" / "docs" / "bad_inputs.md").read_text()
+    sources = {p.name: p.read_text() for p in [*(ROOT / "tests" / "reliability").glob("test_*.py"), ROOT / "tests" / "test_engines.py"]}
+    named = re.findall(r"`(?:(?:tests/)?(?:[\w/]*?)(test_\w+\.py)::|…::)?(test_\w+)(?:\[[^\]]*\])?`", doc)
+    assert len(named) > 60
+    missing = [f"{file}::{name}" for file, name in named
+               if not any(f"def {name}(" in src for f, src in sources.items() if not file or f == file)]  # fmt: skip
+    assert not missing, f"bad_inputs.md names tests that do not exist: {missing}"
+
