@@ -62,8 +62,10 @@ def exit_code(error: BaseException) -> int:
     """The exit code of an exception (see the module docstring)."""
     if isinstance(error, OutputRefusedError):
         return EXIT_OUTPUT
-    if isinstance(error, (EnvironmentProblemError, MemoryError, ImportError)):
+    if isinstance(error, (EnvironmentProblemError, MemoryError)):
         return EXIT_ENVIRONMENT
+    if isinstance(error, ModuleNotFoundError) and not str(error.name or "").startswith("transvert_monai"):
+        return EXIT_ENVIRONMENT  # an optional package that is not installed; a broken import of our own is a bug
     if isinstance(error, (TransVertInputError, FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError)):
         return EXIT_INPUT
     if isinstance(error, PermissionError):  # an input we may not read (outputs are checked as OutputRefusedError)
