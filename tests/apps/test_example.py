@@ -17,7 +17,9 @@ def test_example_job_trains_reconstructs_and_writes_pictures_and_a_summary(tmp_p
     for name in ("drr_views.png", "vertebra_samples.png"):
         assert Image.open(out / name).size[0] > 300
     assert (out / "training" / "models" / "model.pt").is_file()
-    assert max(summary["centre_error_mm"].values()) < 1.0
+    # centroids carry 1.5 mm of annotation noise per coordinate (ANNOTATION_NOISE_MM): errors of that size, not 0
+    errors = list(summary["centre_error_mm"].values())
+    assert 0.3 < sum(errors) / len(errors) < 2.5 and max(errors) < 5.0
     assert set(summary["stacked_dice_vs_ct"]) == {str(v) for v in range(8, 21)}
     for name in ("spine.nii.gz", "summary.json", "overlay_lateral.png", "overlay_ap.png", "views.png"):
         assert (out / "reconstruction" / name).is_file()

@@ -17,9 +17,9 @@ AFFINE = affine_for("PIR", (0.8, 1.2, 2.0))
 SCANS = [("sub-a", "sub-a_dir-ax"), ("sub-a", "sub-a_dir-sag"), ("sub-b", "sub-b"), ("sub-c", "sub-c")]
 CLI_ERRORS = [
     (lambda tmp: ["verse", str(tmp / "missing"), str(tmp / "out")], "does not exist"),
-    (lambda tmp: ["verse", str(tmp), str(tmp / "out")], "No verse case found"),
+    (lambda tmp: ["verse", str(tmp / "src"), str(tmp / "out")], "No verse case found"),
     (lambda tmp: ["versee", str(tmp), str(tmp / "out")], "versee"),
-    (lambda tmp: ["totalsegmentator", str(tmp), str(tmp / "out"), "--label-names", str(tmp / "x.csv")], "x.csv"),
+    (lambda tmp: ["totalsegmentator", str(tmp / "src"), str(tmp / "out"), "--label-names", str(tmp / "x.csv")], "x.csv"),
 ]
 
 
@@ -97,7 +97,8 @@ def test_cli_writes_data_lists_to_the_given_folder(tmp_path, verse_dir):
 
 
 @pytest.mark.parametrize("argv,message", CLI_ERRORS, ids=["missing_dir", "no_cases", "unknown_source", "no_names"])
-def test_cli_bad_input_exits_with_code_2_and_a_message(tmp_path, caplog, argv, message):
+def test_cli_bad_input_exits_with_code_3_and_a_message(tmp_path, caplog, argv, message):
+    (tmp_path / "src").mkdir()
     with caplog.at_level(logging.ERROR):
         assert main(argv(tmp_path)) == 3
     assert message in caplog.text

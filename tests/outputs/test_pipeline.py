@@ -49,8 +49,8 @@ def test_radiographs_to_outputs(tmp_path):
         )
     )
     item = {
-        "lateral": str(write_png(tmp_path / "lat.png", np.full(SHAPE, 500), side)),
-        "ap": str(write_png(tmp_path / "ap.png", np.full(SHAPE, 500), side)),
+        "lateral": str(write_png(tmp_path / "lat.png", 500 + np.indices(SHAPE).sum(0) % 9, side)),
+        "ap": str(write_png(tmp_path / "ap.png", 500 + np.indices(SHAPE).sum(0) % 9, side)),
         "centroids": str(tmp_path / "c.json"),
     }
     d = Compose([LoadRadiographd(["lateral", "ap"]), RadiographPatchesd(), PlaceVertebraed(size=32, spacing_mm=3.0)])(

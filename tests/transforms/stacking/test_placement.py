@@ -52,7 +52,7 @@ def acquisition(tmp_path_factory):
     """Two PNG radiographs with side-cars and the true centroids projected into their original pixels."""
     folder = tmp_path_factory.mktemp("acquisition")
     side = {"pixel_spacing_mm": [SPACING, SPACING], "source_to_detector_mm": SDD, "source_to_patient_mm": SID}
-    image = np.full(SHAPE, 1000, dtype=np.uint16)
+    image = (1000 + np.arange(SHAPE[0])[:, None] % 7 + np.arange(SHAPE[1])[None] % 5).astype(np.uint16)  # some contrast
     lat = read_radiograph(write_png(folder / "lat.png", image, side), "lateral")
     ap = read_radiograph(write_png(folder / "ap.png", image, side), "ap")
     truth = spine_centres()
