@@ -49,6 +49,17 @@ def _footprint_px(geometry: ProjectionGeometry, idx: torch.Tensor, a: torch.Tens
     return voxel_mm * geometry.source_to_detector_mm / max(nearest, 1e-6) / min(geometry.detector_spacing_mm)
 
 
+def _surface_voxels(data: np.ndarray) -> np.ndarray:
+    """Foreground voxels with a face neighbour of another value (background or another label)."""
+    padded = np.pad(data, 1)
+    core = padded[1:-1, 1:-1, 1:-1]
+    surface = np.zeros(data.shape, dtype=bool)
+    for axis in range(3):
+        for shift in (-1, 1):
+            surface |= np.roll(padded, shift, axis)[1:-1, 1:-1, 1:-1] != core
+    return surface & (data > 0)
+
+
 def project_label_volume(geometry: ProjectionGeometry, label_volume: object, affine: object = None) -> np.ndarray:
     """(H, W) uint8 image of the label seen first from the source at each detector pixel (0: none).
 
@@ -57,7 +68,8 @@ def project_label_volume(geometry: ProjectionGeometry, label_volume: object, aff
     """
     data, aff = as_label_volume(label_volume, affine)
     h, w = geometry.detector_size_px
-    idx = torch.from_numpy(np.argwhere(data > 0)).to(torch.float64)
+    surface = _surface_voxels(data)  # a ray meets a label first on its surface: the interior never shows
+    idx = torch.from_numpy(np.argwhere(surface)).to(torch.float64)
     out = torch.full((h * w,), torch.iinfo(torch.int64).max, dtype=torch.int64)
     if idx.numel():
         a = torch.from_numpy(aff)
@@ -65,7 +77,7 @@ def project_label_volume(geometry: ProjectionGeometry, label_volume: object, aff
         k = min(_MAX_SUBSAMPLES, max(1, math.ceil(_footprint_px(geometry, idx, a))))
         steps = (torch.arange(k, dtype=torch.float64) + 0.5) / k - 0.5
         offsets = torch.cartesian_prod(steps, steps, steps).reshape(-1, 3)
-        labels = torch.from_numpy(data[data > 0].astype(np.int64))
+        labels = torch.from_numpy(data[surface].astype(np.int64))
         step = max(1, _POINT_CHUNK // len(offsets))
         for start in range(0, len(idx), step):
             sub = idx[start : start + step]
