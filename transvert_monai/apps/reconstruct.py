@@ -62,6 +62,7 @@ class SpineReconstruction:
     placement: str
     samples: Any  #: the RadiographSamples (images and geometries at the working spacing)
     input_checks: list = field(default_factory=list)  #: InputCheck findings carried into summary.json
+    radiographs: tuple | None = None  #: the (lateral, AP) Radiographs as read, for the full-resolution overlays
     label_volume: torch.Tensor | None = None  #: (X, Y, Z) uint8 stacked spine
     volume_affine: torch.Tensor | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -242,6 +243,10 @@ class SpineReconstructor:
         mesh_formats: mesh files written per vertebra and for the spine (needs ``trimesh``, checked here).
         model_info: provenance of the weights (``{"name", "version", "weights", "weights_sha256"}``), written to
             ``summary.json``; :func:`load_bundle_network` attaches it to the network it returns.
+        ct, ct_mask: the patient's supine CT and its vertebra mask (paths or MetaTensors): each CT vertebra is
+            then rigidly placed in the standing posture (:func:`transvert_monai.posture.fusion.fuse_ct`), giving
+            ``standing_ct_labels.nii.gz``, ``standing_ct_meshes/`` and ``ct_transforms.json``.
+        ct_mask_format: ``"verse"`` (VerSe indices) or ``"totalsegmentator"`` (a v2 ``total`` multi-label file).
         inferer: runs the network over a study's patches (``inferer(patches, network, levels)``; default
             :class:`~transvert_monai.inferers.VertebraInferer` with ``batch_size``), the bundle's ``inferer``.
 
@@ -261,6 +266,9 @@ class SpineReconstructor:
         mesh_formats: Sequence[str] = ("stl", "ply"),
         model_info: Mapping[str, Any] | None = None,
         inferer: Any = None,
+        ct: Any = None,
+        ct_mask: Any = None,
+        ct_mask_format: str = "verse",
     ) -> None:
         from monai.utils import look_up_option
 
@@ -287,6 +295,9 @@ class SpineReconstructor:
 
         self.inferer = VertebraInferer(self.batch_size) if inferer is None else inferer  # inference.json's `inferer`
         self._input_files: dict[str, str] = {}
+        if (ct is None) != (ct_mask is None):
+            raise ValueError("give both the CT and its vertebra mask (--ct and --ct-mask), or neither.")
+        self.ct, self.ct_mask, self.ct_mask_format = ct, ct_mask, ct_mask_format
 
     def reconstruct(self, lateral: Any, ap: Any, centroids: Any) -> SpineReconstruction:
         """Shapes, placement and (with ``stack``) the stacked label map of one radiograph pair.
@@ -333,6 +344,7 @@ class SpineReconstructor:
             placement=placed.placement,
             samples=samples,
             input_checks=list(samples.input_checks) + _views_agreement_checks(placed.residual_mm, samples.labels),
+            radiographs=(lateral, ap) if hasattr(lateral, "pixels") and hasattr(ap, "pixels") else None,
             timings_s=timings,
         )
         if self.stack:
@@ -356,7 +368,9 @@ class SpineReconstructor:
         from transvert_monai.metrics import binarize_prediction
         from transvert_monai.outputs import (
             overlay_projection,
+            overlay_radiograph,
             render_views,
+            write_colour_tables,
             vertebra_summary_rows,
             write_label_volume_nifti,
             write_meshes,
@@ -379,6 +393,7 @@ class SpineReconstructor:
         rows: list[dict[str, Any]] = []
         if result.label_volume is not None:
             write_label_volume_nifti(result.label_volume, result.volume_affine, folder / "spine.nii.gz")
+            write_colour_tables(folder, result.labels)  # label names and colours for 3D Slicer and ITK-SNAP
             t_mesh = time.perf_counter()
             write_meshes(result.label_volume, result.volume_affine, folder / "meshes", formats=self.mesh_formats)
             result.timings_s["writing_meshes"] = time.perf_counter() - t_mesh
@@ -387,10 +402,16 @@ class SpineReconstructor:
                 ("lateral", s.lateral_image, s.lateral_geometry, 0),
                 ("ap", s.ap_image, s.ap_geometry, 1),
             ):
-                overlay_projection(
-                    image, geometry, result.label_volume, result.volume_affine, folder / f"overlay_{view}.png",
-                    points_px=s.centroid_px[:, col],
-                )  # fmt: skip
+                if result.radiographs is not None:  # the radiograph's own pixels (capped at 2048 px a side)
+                    overlay_radiograph(
+                        result.radiographs[col], folder / f"overlay_{view}.png", result.label_volume,
+                        result.volume_affine, geometry=geometry, points_px=s.centroid_px[:, col],
+                    )  # fmt: skip
+                else:
+                    overlay_projection(
+                        image, geometry, result.label_volume, result.volume_affine, folder / f"overlay_{view}.png",
+                        points_px=s.centroid_px[:, col],
+                    )  # fmt: skip
             render_views(result.label_volume, result.volume_affine, folder / "views.png")
             rows = vertebra_summary_rows(
                 result.label_volume, result.volume_affine, result.labels, result.centres_mm, result.residual_mm,
@@ -413,9 +434,12 @@ class SpineReconstructor:
                 )  # fmt: skip
         for check in result.input_checks:
             logger.warning("input check %s: %s", check.name, check.message)
+        extra: dict[str, Any] = {"provenance": self.provenance()}
+        if result.label_volume is not None:
+            extra.update(self._posture(result, folder, rows))
         write_summary(
             folder / "summary.json", rows, placement=result.placement, skipped=result.samples.missing,
-            input_checks=result.input_checks, extra={"provenance": self.provenance()},
+            input_checks=result.input_checks, extra=extra,
         )  # fmt: skip
         if result.label_volume is not None:
             from transvert_monai.outputs import write_report
@@ -423,6 +447,45 @@ class SpineReconstructor:
             write_report(folder, title=title or f"TransVert reconstruction: {folder.name}")
         result.timings_s["writing"] = time.perf_counter() - t0 - result.timings_s.get("writing_meshes", 0.0)
         return {"rows": rows}
+
+    def _posture(self, result: SpineReconstruction, folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Poses (into ``rows``), alignment measures and, with a CT, the CT vertebrae placed upright (written here)."""
+        from transvert_monai.data.labels import label_to_name
+        from transvert_monai.posture.alignment import posture_summary
+
+        from transvert_monai.errors import TransVertInputError
+
+        t0 = time.perf_counter()
+        extra: dict[str, Any] = {}
+        try:
+            posture = posture_summary(result)
+        except TransVertInputError as err:  # shapes without a definable frame (an untrained model's blobs)
+            logger.warning("no vertebra poses or alignment measures: %s", err)
+            result.timings_s["posture"] = time.perf_counter() - t0
+            return {"alignment": {"measures": [], "absent_reason": f"the poses could not be determined: {err}"}}
+        for row in rows:
+            if row["name"] in posture["poses"]:
+                row["pose"] = posture["poses"][row["name"]]
+        extra["alignment"] = posture["alignment"]
+        if self.ct is not None:
+            from transvert_monai.posture.fusion import fuse_ct, write_fusion_outputs
+
+            fusion = fuse_ct(self.ct, self.ct_mask, result, mask_format=self.ct_mask_format)
+            write_fusion_outputs(fusion, folder, mesh_formats=self.mesh_formats or ("stl",))
+            fused = posture_summary(fusion)
+            extra["ct_fusion"] = {
+                **{k: v for k, v in fusion.to_dict().items() if k != "vertebrae"},
+                "files": ["standing_ct_labels.nii.gz", "standing_ct_meshes/", "ct_transforms.json"],
+                "vertebrae": {
+                    label_to_name(v): {**f.to_dict(), "pose": fused["poses"].get(label_to_name(v))}
+                    for v, f in fusion.vertebrae.items()
+                },
+                "alignment": fused["alignment"],
+            }
+            for flag in fusion.flags:
+                logger.warning("CT fusion: %s", flag)
+        result.timings_s["posture"] = time.perf_counter() - t0
+        return extra
 
     def provenance(self) -> dict[str, Any]:
         """What made the result: software and model versions, the weights' SHA-256, the input files' SHA-256."""
@@ -562,6 +625,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--placement", choices=("cone_beam", "orthographic"), default="cone_beam")
     parser.add_argument("--stack-spacing-mm", type=float, default=None, help="voxel size of spine.nii.gz (default: the network's output spacing)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:<index> (default: cuda if available, else cpu)")
+    parser.add_argument("--ct", default=None, help="the patient's supine CT: its vertebrae are placed in the standing posture (needs --ct-mask)")
+    parser.add_argument("--ct-mask", default=None, help="vertebra mask of --ct on its grid (VerSe indices, or see --ct-mask-format)")
+    parser.add_argument("--ct-mask-format", choices=("verse", "totalsegmentator"), default="verse", help="labels of --ct-mask: VerSe indices or a TotalSegmentator v2 'total' multi-label file")
     add_version_argument(parser)
     return parser
 
@@ -575,6 +641,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.dicom_study is None and (args.lateral is None or args.ap is None or args.centroids is None):
         parser.error("give --lateral, --ap and --centroids, or --dicom-study")
+    if (args.ct is None) != (args.ct_mask is None):
+        parser.error("--ct and --ct-mask go together")
     if args.dicom_study is not None and (args.lateral or args.ap):
         parser.error("--dicom-study finds the lateral and AP radiographs itself; leave out --lateral/--ap")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -609,11 +677,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         network = load_bundle_network(bundle, args.model, str(device))
         logger.info("[2/3] reading, inferring and stacking")
         options = {} if args.stack_spacing_mm is None else {"stack_spacing_mm": args.stack_spacing_mm}
-        reconstructor = SpineReconstructor(network, placement=args.placement, device=device, **options)
+        if args.ct is not None:
+            from transvert_monai.io.paths import require_file
+
+            require_file(args.ct, "CT (--ct)")
+            require_file(args.ct_mask, "CT mask (--ct-mask)")
+        reconstructor = SpineReconstructor(
+            network, placement=args.placement, device=device, ct=args.ct, ct_mask=args.ct_mask,
+            ct_mask_format=args.ct_mask_format, **options,
+        )  # fmt: skip
         result = reconstructor.run(
             args.lateral, args.ap, args.centroids, args.output, overwrite=args.overwrite,
-            lateral_sidecar=args.lateral_sidecar, ap_sidecar=args.ap_sidecar, other_inputs=[model, bundle],
-            dicom_sources=sources,
+            lateral_sidecar=args.lateral_sidecar, ap_sidecar=args.ap_sidecar,
+            other_inputs=[model, bundle, *(x for x in (args.ct, args.ct_mask) if x)], dicom_sources=sources,
         )  # fmt: skip
         logger.info("[3/3] wrote %d vertebrae to %s", len(result.labels), args.output)
         for v, c, r in zip(result.labels, result.centres_mm.tolist(), result.residual_mm.tolist()):
