@@ -157,9 +157,31 @@ def load_weights(
         raise CheckpointMismatchError(f"the weights {weights} do not fit the network of {config}: {err}") from None
     except (RuntimeError, TypeError, AttributeError) as err:
         raise CheckpointMismatchError(
-            f"the weights {weights} do not fit the network of {config} (another variant or width?): {str(err)[:500]}"
+            f"the weights {weights} do not fit the network of {config}: {_state_dict_mismatch(network, state, err)}; "
+            "were they trained with another variant or `channels`/`strides`? Use the config they were trained with."
         ) from None
     return network.to(device)
+
+
+def _state_dict_mismatch(network: torch.nn.Module, state: Mapping[str, Any], err: BaseException) -> str:
+    """One line saying how ``state`` differs from ``network``'s parameters (counts and the first example)."""
+    own = network.state_dict()
+    shapes = [
+        (k, tuple(v.shape), tuple(own[k].shape))
+        for k, v in state.items()
+        if k in own and isinstance(v, torch.Tensor) and isinstance(own[k], torch.Tensor) and v.shape != own[k].shape
+    ]
+    missing = [k for k in own if k not in state and not k.endswith("_extra_state")]
+    unexpected = [k for k in state if k not in own and not k.endswith("_extra_state")]
+    parts = []
+    if shapes:
+        k, a, b = shapes[0]
+        parts.append(f"{len(shapes)} tensors differ in shape (e.g. {k}: {list(a)} in the file, {list(b)} in the network)")
+    if missing:
+        parts.append(f"{len(missing)} network tensors are not in the file (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} file tensors are not in the network (e.g. {unexpected[0]})")
+    return "; ".join(parts) or str(err).splitlines()[0][:300]
 
 
 def read_weights(weights: str | os.PathLike) -> dict[str, Any]:
