@@ -20,8 +20,8 @@ say how well the posture is recovered when the shapes are ones the network has s
 generalises. A last row fuses the other patient's CT (ts_abdomen L1) with the chest's radiographs:
 its residual should be flagged. Last line: one JSON object.
 
-    python benchmarks/posture.py            # both patients, all scenarios (~6–9 min on 2 CPU cores)
-    python benchmarks/posture.py --quick    # the chest, neutral and scoliosis (~2 min)
+    python benchmarks/posture.py            # both patients, all scenarios (~5 min on 2 CPU cores)
+    python benchmarks/posture.py --quick    # the chest, neutral and scoliosis (~1 min)
 """
 
 from __future__ import annotations

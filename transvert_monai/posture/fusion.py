@@ -17,11 +17,18 @@ Result per vertebra: the rigid transform supine CT world → standing world (4×
 **residual** of the CT shape against the reconstruction after registration: Dice and symmetric
 mean surface distance (mm) on the reconstruction's grid, and the volume ratio CT/reconstruction.
 A vertebra whose residual is far above what a CT of the same patient gives is flagged
-``residual_high`` (thresholds :data:`RESIDUAL_LIMITS`, measured on the in-patient benchmark
-``benchmarks/posture.py``: same-patient CT vertebrae give Dice 0.75–0.9 and volume ratios within
-±20 %); when at least half of the vertebrae are flagged, the fusion is flagged
-``ct_of_another_patient``. Nothing is silently placed: flags are in the result and in
-``ct_transforms.json``.
+``residual_high`` (thresholds :data:`RESIDUAL_LIMITS`, from the in-patient benchmark
+``benchmarks/posture.py``: same-patient CT vertebrae gave Dice 0.71–0.94, mean surface distance
+0.6–2.5 mm and, on the chest, CT/reconstruction volume ratios 1.06–1.41 (the network
+under-estimates volumes); the other patient's L1 gave Dice 0.71, 2.5 mm and a volume ratio 1.62.
+The separation is thin: one same-patient abdomen vertebra is also flagged); when at least
+half of the vertebrae are flagged, the fusion is flagged ``ct_of_another_patient``. Nothing is
+silently placed: flags are in the result and in ``ct_transforms.json``.
+
+Limit measured by ``benchmarks/posture.py``: the 3D/3D registration places the CT vertebra where the
+*reconstructed shape* is, so it inherits that shape's orientation; with the shipped weights the
+shapes do not follow changes of vertebral orientation (see the benchmark), and neither does the
+fusion. A 2D/3D refinement on the radiographs themselves is the missing step.
 
 The standing label map is sampled at the CT's resolution (the CT spacing along the index axis
 nearest each world axis) on a RAS-aligned grid covering the placed vertebrae; each CT vertebra's
@@ -70,7 +77,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Residual limits of a same-patient CT vertebra (beyond any of them: ``residual_high``).
-RESIDUAL_LIMITS: dict[str, float] = {"min_dice": 0.6, "max_mean_surface_distance_mm": 2.5, "max_volume_ratio_change": 0.35}
+RESIDUAL_LIMITS: dict[str, float] = {"min_dice": 0.6, "max_mean_surface_distance_mm": 3.0, "max_volume_ratio_change": 0.5}
 #: How the transforms were found (written to ``ct_transforms.json``).
 FUSION_METHOD = (
     "rigid registration of each CT vertebra mask to the reconstructed standing shape: closed-form initialisation "
