@@ -474,13 +474,15 @@ class SpineReconstructor:
         """Poses (into ``rows``), alignment measures and, with a CT, the CT vertebrae placed upright (written here)."""
         from transvert_monai.data.labels import label_to_name
         from transvert_monai.posture.alignment import posture_summary
+        from transvert_monai.posture.frames import poses_from_reconstruction
 
         from transvert_monai.errors import TransVertInputError
 
         t0 = time.perf_counter()
         extra: dict[str, Any] = {}
         try:
-            posture = posture_summary(result)
+            poses = poses_from_reconstruction(result)
+            posture = posture_summary(result, poses=poses)
         except TransVertInputError as err:  # shapes without a definable frame (an untrained model's blobs)
             logger.warning("no vertebra poses or alignment measures: %s", err)
             result.timings_s["posture"] = time.perf_counter() - t0
@@ -492,7 +494,7 @@ class SpineReconstructor:
         if self.ct is not None:
             from transvert_monai.posture.fusion import fuse_ct, write_fusion_outputs
 
-            fusion = fuse_ct(self.ct, self.ct_mask, result, mask_format=self.ct_mask_format)
+            fusion = fuse_ct(self.ct, self.ct_mask, result, mask_format=self.ct_mask_format, standing_poses=poses)
             write_fusion_outputs(fusion, folder, mesh_formats=self.mesh_formats or ("stl",))
             fused = posture_summary(fusion)
             extra["ct_fusion"] = {
