@@ -164,3 +164,33 @@ def test_application_runs_in_process(study_dir, bundle, cli_measurements, tmp_pa
     assert Path(app.app_context.model_path) == bundle and app.bundle == bundle
     assert app.writer.summary is not None and app.writer.summary["ok"] == 1
     _check_results(output, study_dir["study"], cli_measurements)
+
+
+def test_application_config_and_requirements_pin_this_version():
+    """app.yaml's version and requirements.txt's transvert_monai pin follow transvert_monai.__version__."""
+    import yaml
+
+    import transvert_monai
+
+    config = yaml.safe_load((APP_DIR / "app.yaml").read_text())
+    assert str(config["application"]["version"]) == transvert_monai.__version__
+    assert set(config["resources"]) >= {"cpu", "gpu", "memory"}
+    lines = [line.split("#")[0].strip() for line in (APP_DIR / "requirements.txt").read_text().splitlines()]
+    pins = dict(line.split("==") for line in lines if "==" in line)
+    assert pins["transvert_monai"] == transvert_monai.__version__
+    assert "monai-deploy-app-sdk" in pins and all(v for v in pins.values())
+
+
+def test_application_folder_runs_as_a_command(tmp_path):
+    """``python deploy/transvert_app -i ... -o ...`` (a MAP's entry point): a folder without a study is a clear error."""
+    import subprocess
+
+    pytest.importorskip("holoscan", reason="needs monai-deploy-app-sdk (pip install monai-deploy-app-sdk)")
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "notes.txt").write_text("not DICOM")
+    run = subprocess.run(
+        [sys.executable, str(APP_DIR), "-i", str(tmp_path / "input"), "-o", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert "NoStudyError: no radiograph study in" in run.stderr + run.stdout
