@@ -210,8 +210,8 @@ def write_results(
                 logger.error("study %s: the DICOM results failed, nothing written for it: %s", record.get("id"),
                              record["error"])  # fmt: skip
             else:
-                record["dicom"] = [str(p.relative_to(output)) if p.is_relative_to(output) else str(p) for p in written]
-                logger.info("study %s: %d DICOM objects written to %s", record.get("id"), len(written), folder / "dicom")
+                record["dicom"] = [str(p.relative_to(output) if p.is_relative_to(output) else p) for p in written]
+                logger.info("study %s: %d DICOM objects in %s", record.get("id"), len(written), folder / "dicom")
         records.append(record)
     failed = [r for r in records if r.get("status") != "ok"]
     summary = {
@@ -222,7 +222,7 @@ def write_results(
     output.mkdir(parents=True, exist_ok=True)
     summary_path = output / SUMMARY_NAME
     atomic_write(summary_path, lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=4) + "\n"))
-    logger.info("%d of %d studies done, %d failed; see %s", summary["ok"], summary["studies"], len(failed), summary_path)
+    logger.info("%d of %d studies done, %d failed; see %s", summary["ok"], len(records), len(failed), summary_path)
     if failed and raise_on_failure:
         lines = "; ".join(f"{r.get('id')}: {r.get('error')}" for r in failed)
         raise StudiesFailedError(f"{len(failed)} of {len(records)} studies failed ({lines}); see {summary_path}.")

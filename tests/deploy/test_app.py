@@ -114,8 +114,8 @@ def _check_results(output: Path, study, cli_measurements) -> None:
         assert ds.SeriesInstanceUID not in (study.lateral.series_instance_uid, study.ap.series_instance_uid)
     # the same vertebrae and centres as transvert-reconstruct --dicom-study on the same folder
     assert [v["name"] for v in cli_measurements] == names
-    np.testing.assert_allclose([v["centre_mm"] for v in found], [v["centre_mm"] for v in cli_measurements], atol=1e-6, rtol=0)
-    np.testing.assert_allclose([v["residual_mm"] for v in found], [v["residual_mm"] for v in cli_measurements], atol=1e-6, rtol=0)
+    for key in ("centre_mm", "residual_mm"):
+        np.testing.assert_allclose([v[key] for v in found], [v[key] for v in cli_measurements], atol=1e-6, rtol=0)
 
 
 def test_steps_run_without_the_runtime(study_dir, bundle, cli_measurements, tmp_path):
@@ -182,7 +182,7 @@ def test_application_config_and_requirements_pin_this_version():
 
 
 def test_application_folder_runs_as_a_command(tmp_path):
-    """``python deploy/transvert_app -i ... -o ...`` (a MAP's entry point): a folder without a study is a clear error."""
+    """``python deploy/transvert_app -i ... -o ...`` (a MAP's entry point): no study in the folder is a clear error."""
     import subprocess
 
     pytest.importorskip("holoscan", reason="needs monai-deploy-app-sdk (pip install monai-deploy-app-sdk)")
