@@ -457,6 +457,8 @@ class SpineReconstructor:
         for check in result.input_checks:
             logger.warning("input check %s: %s", check.name, check.message)
         extra: dict[str, Any] = {"provenance": self.provenance()}
+        if result.label_volume is not None and self.mesh_formats:
+            extra["mesh_coordinate_system"] = "LPS (x, y of the RAS world negated; SPACE=LPS in each mesh file)"
         if result.label_volume is not None:
             extra.update(self._posture(result, folder, rows))
         write_summary(
