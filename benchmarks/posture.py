@@ -95,11 +95,17 @@ def run_scenario(case: dict[str, Any], scenario: str, reconstructor: SpineRecons
     truth = {v: ct_poses[v].transformed(shift @ moves[v]) for v in result.labels}
     recovered = poses_from_reconstruction(result)
     fusion = fuse_ct(case["ct"], case["mask"], result, ct_centroids_mm=centroids, standing_poses=recovered)
+    t1 = time.perf_counter()
+    refined = fuse_ct(case["ct"], case["mask"], result, ct_centroids_mm=centroids, standing_poses=recovered, radiograph_fit=True)
+    refine_s = time.perf_counter() - t1
     return {
         "scenario": scenario,
         "vertebrae": [label_to_name(v) for v in result.labels],
         "without_fusion": _errors(recovered, truth),
         "with_fusion": _errors(fusion.poses, truth),
+        "with_radiograph_fit": _errors(refined.poses, truth),
+        "radiograph_fit_accepted": sum(bool(f.radiograph_fit and f.radiograph_fit["accepted"]) for f in refined.vertebrae.values()),
+        "radiograph_fit_seconds": round(refine_s, 1),
         "fusion_dice": {label_to_name(v): round(f.dice, 3) for v, f in fusion.vertebrae.items()},
         "fusion_msd_mm": {label_to_name(v): round(f.mean_surface_distance_mm, 2) for v, f in fusion.vertebrae.items()},
         "fusion_flags": fusion.flags + sorted({fl for f in fusion.vertebrae.values() for fl in f.flags}),
@@ -146,18 +152,21 @@ def main(argv: list[str] | None = None) -> int:
             wrong = {"dice": round(f.dice, 3), "msd_mm": round(f.mean_surface_distance_mm, 2), "volume_ratio": round(f.volume_ratio, 3), "flags": f.flags + fusion.flags}
 
     print("\nPosture recovered from DRR radiographs of known posture changes (in-patient: the shipped model was trained on both example patients)\n")
-    print("| case | scenario | vertebrae | position mm mean/max (no fusion) | orientation ° mean/max (no fusion) | position mm mean/max (CT fusion) | orientation ° mean/max (CT fusion) | Cobb err ° no/fused | kyphosis err ° no/fused | lordosis err ° no/fused | fusion Dice median | flags |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| case | scenario | vertebrae | position mm mean/max (no fusion) | orientation ° mean/max (no fusion) | position mm mean/max (CT fusion) | orientation ° mean/max (CT fusion) | orientation ° mean/max (fusion + 2D/3D fit) | position mm mean/max (fit) | Cobb err ° no/fused/fit | kyphosis err ° no/fused/fit | lordosis err ° no/fused/fit | fit accepted | fit s | fusion Dice median | flags |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        a, b = r["without_fusion"], r["with_fusion"]
+        a, b, c = r["without_fusion"], r["with_fusion"], r["with_radiograph_fit"]
         names = r["vertebrae"]
         cells = [
             r["case"], r["scenario"], f"{names[0]}–{names[-1]} ({len(names)})",
             f"{a['position_mean_mm']:.1f} / {a['position_max_mm']:.1f}", f"{a['orientation_mean_deg']:.1f} / {a['orientation_max_deg']:.1f}",
             f"{b['position_mean_mm']:.1f} / {b['position_max_mm']:.1f}", f"{b['orientation_mean_deg']:.1f} / {b['orientation_max_deg']:.1f}",
+            f"{c['orientation_mean_deg']:.1f} / {c['orientation_max_deg']:.1f}", f"{c['position_mean_mm']:.1f} / {c['position_max_mm']:.1f}",
         ]  # fmt: skip
         for k in MEASURES:
-            cells.append(f"{_fmt(a['measure_error_deg'][k])} / {_fmt(b['measure_error_deg'][k])}")
+            cells.append(f"{_fmt(a['measure_error_deg'][k])} / {_fmt(b['measure_error_deg'][k])} / {_fmt(c['measure_error_deg'][k])}")
+        cells.append(f"{r['radiograph_fit_accepted']}/{len(names)}")
+        cells.append(f"{r['radiograph_fit_seconds']:.0f}")
         cells.append(f"{np.median(list(r['fusion_dice'].values())):.2f}")
         cells.append(", ".join(r["fusion_flags"]) or "none")
         print("| " + " | ".join(cells) + " |")

@@ -98,6 +98,7 @@ class VertebraFusion:
         mean_surface_distance_mm: symmetric mean surface distance between the two.
         volume_ratio: CT vertebra volume / reconstructed volume.
         flags: ``"residual_high"`` when beyond :data:`RESIDUAL_LIMITS`.
+        radiograph_fit: the 2D/3D refinement's outcome (:meth:`RadiographFitResult.to_dict`), when it ran.
     """
 
     label: int
@@ -106,15 +107,17 @@ class VertebraFusion:
     mean_surface_distance_mm: float
     volume_ratio: float
     flags: list[str] = field(default_factory=list)
+    radiograph_fit: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {} if self.radiograph_fit is None else {"radiograph_fit": dict(self.radiograph_fit)}
         return {
             "supine_to_standing": [[round(float(v), 6) for v in row] for row in self.transform],
             "dice": round(self.dice, 4),
             "mean_surface_distance_mm": round(self.mean_surface_distance_mm, 3),
             "volume_ratio": round(self.volume_ratio, 4),
             "flags": list(self.flags),
-        }
+        } | extra
 
 
 @dataclass
@@ -318,6 +321,8 @@ def fuse_ct(
     mask_format: str = "verse",
     label_names: str | os.PathLike | None = None,
     standing_poses: Mapping[int, VertebraPose] | None = None,
+    radiograph_fit: bool = False,
+    radiograph_fit_spacing_mm: float = 0.6,
 ) -> CTFusion:
     """Place the CT's vertebrae in the standing posture of ``reconstruction`` (module docstring).
 
@@ -329,6 +334,13 @@ def fuse_ct(
         labels: vertebrae to place (default: every reconstructed vertebra).
         mask_format, label_names: see :func:`load_ct_and_mask`.
         standing_poses: precomputed poses of the reconstruction (default: computed here).
+        radiograph_fit: after the 3D/3D registration, refine each vertebra's rotation about its placed body
+            centroid against the two radiographs (:mod:`transvert_monai.posture.radiograph_fit`; needs the CT's
+            intensities and ``reconstruction.samples``). Off by default: see the benchmark in that module's docstring.
+            The residual (Dice, surface distance) stays that of the 3D/3D registration; the refinement's own
+            outcome is in ``VertebraFusion.radiograph_fit``.
+        radiograph_fit_spacing_mm: detector pixel spacing of the radiographs for the fine stage (the radiographs
+            as read, ``reconstruction.radiographs``, resampled to it; the coarse grid uses the working images).
 
     Returns:
         :class:`CTFusion`.
@@ -358,6 +370,12 @@ def fuse_ct(
     boxes_vox = ndimage.find_objects(np.clip(arr, 0, None))
     vertebrae: dict[int, VertebraFusion] = {}
     poses: dict[int, VertebraPose] = {}
+    if radiograph_fit:
+        from transvert_monai.posture import radiograph_fit as rf
+
+        ct_hu = np.asarray(ct_t[0].detach().cpu().numpy() if isinstance(ct_t, torch.Tensor) else ct_t[0], dtype=np.float32)
+        coarse_views = rf.views_from_reconstruction(reconstruction)
+        fine_views = rf.views_from_reconstruction(reconstruction, radiograph_fit_spacing_mm)
     placed_boxes: list[np.ndarray] = []
     crops: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     shapes = torch.as_tensor(reconstruction.shapes).detach().float().cpu()
@@ -387,7 +405,13 @@ def fuse_ct(
             or abs(ratio - 1.0) > RESIDUAL_LIMITS["max_volume_ratio_change"]
         ):
             flags.append("residual_high")
-        vertebrae[v] = VertebraFusion(v, transform, dice, msd, ratio, flags)
+        fit_info: dict[str, Any] | None = None
+        if radiograph_fit:
+            mu, mu_affine = rf.vertebra_attenuation(ct_hu, arr, ct_affine, v)
+            centre = transform[:3, :3] @ supine[v].origin_mm + transform[:3, 3]
+            fit = rf.refine_vertebra_orientation(mu, mu_affine, transform, centre, coarse_views, fine_views)
+            transform, fit_info = fit.transform, fit.to_dict()
+        vertebrae[v] = VertebraFusion(v, transform, dice, msd, ratio, flags, radiograph_fit=fit_info)
         poses[v] = supine[v].transformed(transform, method="CT vertebra registered to the standing reconstruction; " + supine[v].method)
         corners = np.array(list(itertools.product(*[(0, n - 1) for n in moving.shape])), dtype=np.float64)
         world = corners @ crop_affine[:3, :3].T + crop_affine[:3, 3]
