@@ -52,6 +52,7 @@ from scipy import ndimage, optimize
 from scipy.spatial.transform import Rotation
 
 from transvert_monai.geometry import ProjectionGeometry
+from transvert_monai.posture.synthetic import rigid_about
 from transvert_monai.transforms.drr.functional import AttenuationVolume
 
 __all__ = [
@@ -60,7 +61,6 @@ __all__ = [
     "RadiographFitResult",
     "views_from_reconstruction",
     "vertebra_attenuation",
-    "rigid_about",
     "gradient_correlation",
     "VertebraRadiographFit",
     "refine_vertebra_orientation",
@@ -184,15 +184,6 @@ def vertebra_attenuation(
         # ceil_mode averages partial windows over their own voxels only; near-zero at the border anyway
         return mu_t, crop_affine
     return torch.from_numpy(mu), crop_affine
-
-
-def rigid_about(rotation: np.ndarray, centre_mm: Sequence[float]) -> np.ndarray:
-    """(4, 4) rotation by ``rotation`` (3, 3) about the world point ``centre_mm``."""
-    out = np.eye(4)
-    c = np.asarray(centre_mm, dtype=np.float64)
-    out[:3, :3] = rotation
-    out[:3, 3] = c - rotation @ c
-    return out
 
 
 _SOBEL = torch.tensor([[[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]]) / 8.0
