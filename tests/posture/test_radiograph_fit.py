@@ -15,9 +15,9 @@ from transvert_monai.posture import rotation_angle_deg
 from transvert_monai.posture.radiograph_fit import (
     RadiographView,
     refine_vertebra_orientation,
-    rigid_about,
     vertebra_attenuation,
 )
+from transvert_monai.posture.synthetic import rigid_about
 from transvert_monai.transforms.drr.functional import hu_to_mu, render_drr
 
 CACHE = Path(os.environ.get("TRANSVERT_CACHE", Path.home() / ".cache" / "transvert_monai"))
