@@ -269,6 +269,9 @@ class SpineReconstructor:
             then rigidly placed in the standing posture (:func:`transvert_monai.posture.fusion.fuse_ct`), giving
             ``standing_ct_labels.nii.gz``, ``standing_ct_meshes/`` and ``ct_transforms.json``.
         ct_mask_format: ``"verse"`` (VerSe indices) or ``"totalsegmentator"`` (a v2 ``total`` multi-label file).
+        ct_radiograph_fit: also turn each placed CT vertebra to match both radiographs (2D/3D, gradient
+            correlation; :mod:`transvert_monai.posture.radiograph_fit`). Off by default: see its measured effect
+            and limits in the bundle docs; it costs seconds per vertebra.
         inferer: runs the network over a study's patches (``inferer(patches, network, levels)``; default
             :class:`~transvert_monai.inferers.VertebraInferer` with ``batch_size``), the bundle's ``inferer``.
 
@@ -291,6 +294,7 @@ class SpineReconstructor:
         ct: Any = None,
         ct_mask: Any = None,
         ct_mask_format: str = "verse",
+        ct_radiograph_fit: bool = False,
     ) -> None:
         from monai.utils import look_up_option
 
@@ -320,6 +324,7 @@ class SpineReconstructor:
         if (ct is None) != (ct_mask is None):
             raise ValueError("give both the CT and its vertebra mask (--ct and --ct-mask), or neither.")
         self.ct, self.ct_mask, self.ct_mask_format = ct, ct_mask, ct_mask_format
+        self.ct_radiograph_fit = bool(ct_radiograph_fit)
 
     def reconstruct(self, lateral: Any, ap: Any, centroids: Any) -> SpineReconstruction:
         """Shapes, placement and (with ``stack``) the stacked label map of one radiograph pair.
@@ -496,7 +501,10 @@ class SpineReconstructor:
         if self.ct is not None:
             from transvert_monai.posture.fusion import fuse_ct, write_fusion_outputs
 
-            fusion = fuse_ct(self.ct, self.ct_mask, result, mask_format=self.ct_mask_format, standing_poses=poses)
+            fusion = fuse_ct(
+                self.ct, self.ct_mask, result, mask_format=self.ct_mask_format, standing_poses=poses,
+                radiograph_fit=self.ct_radiograph_fit,
+            )  # fmt: skip
             write_fusion_outputs(fusion, folder, mesh_formats=self.mesh_formats or ("stl",))
             fused = posture_summary(fusion)
             extra["ct_fusion"] = {
@@ -653,6 +661,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:<index> (default: cuda if available, else cpu)")
     parser.add_argument("--ct", default=None, help="the patient's supine CT: its vertebrae are placed in the standing posture (needs --ct-mask)")
     parser.add_argument("--ct-mask", default=None, help="vertebra mask of --ct on its grid (VerSe indices, or see --ct-mask-format)")
+    parser.add_argument("--ct-radiograph-fit", action="store_true", help="with --ct: also turn each CT vertebra to match both radiographs (2D/3D; slower; see the bundle docs for its measured effect)")
     parser.add_argument("--ct-mask-format", choices=("verse", "totalsegmentator"), default="verse", help="labels of --ct-mask: VerSe indices or a TotalSegmentator v2 'total' multi-label file")
     add_version_argument(parser)
     return parser
@@ -669,6 +678,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give --lateral, --ap and --centroids, or --dicom-study")
     if (args.ct is None) != (args.ct_mask is None):
         parser.error("--ct and --ct-mask go together")
+    if args.ct_radiograph_fit and args.ct is None:
+        parser.error("--ct-radiograph-fit needs --ct and --ct-mask")
     if args.dicom_study is not None and (args.lateral or args.ap):
         parser.error("--dicom-study finds the lateral and AP radiographs itself; leave out --lateral/--ap")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -710,7 +721,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             require_file(args.ct_mask, "CT mask (--ct-mask)")
         reconstructor = SpineReconstructor(
             network, placement=args.placement, device=device, ct=args.ct, ct_mask=args.ct_mask,
-            ct_mask_format=args.ct_mask_format, **options,
+            ct_mask_format=args.ct_mask_format, ct_radiograph_fit=args.ct_radiograph_fit, **options,
         )  # fmt: skip
         result = reconstructor.run(
             args.lateral, args.ap, args.centroids, args.output, overwrite=args.overwrite,
