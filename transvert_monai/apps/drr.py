@@ -101,17 +101,13 @@ def load_ct(path: str | Path):  # noqa: ANN201 - MetaTensor
 
 def _check_isocentre(ct, isocentre_mm: Sequence[float] | None, where: str) -> None:  # noqa: ANN001 - MetaTensor
     """Refuse an isocentre farther from the CT's box than :data:`~transvert_monai.io.plausibility.PLAUSIBLE` allows."""
-    import itertools
-
     from transvert_monai.errors import TransVertInputError
+    from transvert_monai.geometry import box_corners_mm
     from transvert_monai.io.plausibility import PLAUSIBLE
 
     if isocentre_mm is None:
         return
-    shape = ct.shape[1:]
-    corners = torch.tensor(list(itertools.product(*[(-0.5, s - 0.5) for s in shape])), dtype=torch.float64)
-    affine = torch.as_tensor(ct.affine, dtype=torch.float64)
-    world = corners @ affine[:3, :3].T + affine[:3, 3]
+    world = box_corners_mm(ct.affine, [-0.5] * 3, [n - 0.5 for n in ct.shape[1:]])
     lo, hi = world.amin(0), world.amax(0)
     iso = torch.tensor([float(x) for x in isocentre_mm], dtype=torch.float64)
     distance = float(torch.linalg.norm(torch.clamp(lo - iso, min=0) + torch.clamp(iso - hi, min=0)))
@@ -158,7 +154,9 @@ def render_drr_file(
 
     output = Path(output)
     suffix = _suffix(output)
-    sidecar_path = output.with_name(output.name[: -len(suffix)] + ".json") if suffix != ".npy" else None
+    from transvert_monai.io.formats import default_sidecar
+
+    sidecar_path = default_sidecar(output) if suffix != ".npy" else None  # the side-car transvert-reconstruct reads
     for path, what in ((output, "output file"), (sidecar_path, "side-car")):
         if path is None:
             continue

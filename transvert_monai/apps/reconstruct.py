@@ -593,20 +593,10 @@ def _dicom_sources(sources: Any, lateral_path: str | os.PathLike, ap_path: str |
     return sources
 
 
-def _default_sidecar(path: str | os.PathLike) -> Path:
-    name = Path(path).name
-    stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else Path(name).stem
-    return Path(path).with_name(stem + ".json")
-
-
 def _file_record(path: str | os.PathLike) -> dict[str, Any]:
-    import hashlib
+    from transvert_monai.data.download import sha256_of
 
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {"path": str(Path(path).resolve()), "sha256": digest.hexdigest()}
+    return {"path": str(Path(path).resolve()), "sha256": sha256_of(Path(path))}
 
 
 def _views_agreement_checks(residual_mm: torch.Tensor, labels: Sequence[int]) -> list:

@@ -281,11 +281,11 @@ def _file_records(source: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _input_paths(source: Mapping[str, Any]) -> list[Any]:
-    from transvert_monai.apps.reconstruct import _default_sidecar
+    from transvert_monai.io.formats import default_sidecar
 
     paths = [source.get(k) for k in ("lateral", "ap", "centroids", "lateral_sidecar", "ap_sidecar")]
     paths = [p for p in paths if isinstance(p, (str, os.PathLike)) and p]
-    return paths + [_default_sidecar(p) for p in paths[:2]]
+    return paths + [default_sidecar(p) for p in paths[:2]]
 
 
 def write_study(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from transvert_monai.geometry.affine import (
     as_affine,
+    box_corners_mm,
     frame_affine,
     grid_centre_mm,
     spacing_mm,
@@ -51,6 +52,7 @@ __all__ = [
     "ap_view",
     "biplanar_views",
     "as_affine",
+    "box_corners_mm",
     "frame_affine",
     "grid_centre_mm",
     "lateral_view",

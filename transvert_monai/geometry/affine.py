@@ -16,6 +16,7 @@ __all__ = [
     "voxel_to_world",
     "world_to_voxel",
     "grid_centre_mm",
+    "box_corners_mm",
     "frame_affine",
     "spacing_mm",
 ]
@@ -83,3 +84,11 @@ def frame_affine(axes: torch.Tensor, spacing: float, centre_mm: torch.Tensor, si
     half = (torch.as_tensor(size, dtype=torch.float64) - 1.0) / 2.0
     out[:3, 3] = torch.as_tensor(centre_mm, dtype=torch.float64) - out[:3, :3] @ half
     return out
+
+
+def box_corners_mm(affine: torch.Tensor | Sequence, lo: Sequence[float], hi: Sequence[float]) -> torch.Tensor:
+    """World positions (8, 3) float64 of the corners of the voxel-index box ``[lo, hi]`` (e.g. ``-0.5``, ``n - 0.5``
+    for a whole grid's outer faces) under ``affine``."""
+    a = torch.as_tensor(affine, dtype=torch.float64)
+    box = torch.cartesian_prod(*[torch.tensor([float(x), float(y)], dtype=torch.float64) for x, y in zip(lo, hi)])
+    return box @ a[:3, :3].T + a[:3, 3]

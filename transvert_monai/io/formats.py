@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ import torch
 from transvert_monai.errors import TransVertInputError, UnreadableFileError
 from transvert_monai.io.paths import require_file
 
-__all__ = ["ImageRecord", "is_dicom_file", "read_image_file", "read_sidecar", "RADIOGRAPHIC_MODALITIES"]
+__all__ = ["ImageRecord", "default_sidecar", "is_dicom_file", "read_image_file", "read_sidecar", "RADIOGRAPHIC_MODALITIES"]
 
 logger = logging.getLogger(__name__)
 
@@ -370,10 +371,10 @@ def _image_stem(path: Path) -> str:
     return name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else path.stem
 
 
-def _default_sidecar(path: Path) -> Path:
-    name = path.name
-    stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else path.stem
-    return path.with_name(stem + ".json")
+def default_sidecar(path: str | os.PathLike) -> Path:
+    """The side-car a PNG/TIFF/NIfTI image is read with by default: ``<image stem>.json`` beside it."""
+    path = Path(path)
+    return path.with_name(_image_stem(path) + ".json")
 
 
 def read_image_file(
@@ -399,9 +400,9 @@ def read_image_file(
             f"cannot tell the format of {path}: use DICOM ({', '.join(_DICOM_SUFFIXES)} or the DICM preamble), "
             f"{', '.join(_PIL_SUFFIXES)} or {', '.join(_NIFTI_SUFFIXES)}."
         )
-    found_by_name = sidecar is None and not is_dicom and _default_sidecar(path).is_file()
+    found_by_name = sidecar is None and not is_dicom and default_sidecar(path).is_file()
     if found_by_name:
-        sidecar = _default_sidecar(path)
+        sidecar = default_sidecar(path)
     side = read_sidecar(sidecar, view) if sidecar is not None else {}
     if side.get("image") is not None and Path(side["image"]).name != path.name:
         if found_by_name:
@@ -455,7 +456,7 @@ def read_image_file(
         found = "no ImagerPixelSpacing (0018,1164) or PixelSpacing (0028,0030)" if is_dicom else "no pixel spacing"
         raise TransVertInputError(
             f"{path} has {found}: give the detector pixel size in a JSON side-car "
-            f'{{"pixel_spacing_mm": [row, col]}} ({"" if is_dicom else _default_sidecar(path).name + " beside the image, or "}'
+            f'{{"pixel_spacing_mm": [row, col]}} ({"" if is_dicom else default_sidecar(path).name + " beside the image, or "}'
             "--lateral-sidecar / --ap-sidecar on the command line; Python: read_radiograph(..., pixel_spacing_mm=...))."
         )
     return record

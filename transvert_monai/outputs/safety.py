@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from transvert_monai.data.atomic import _temporary_name
 from transvert_monai.errors import OutputRefusedError
 
 __all__ = [
@@ -413,7 +414,7 @@ def write_file_safely(
     if path.exists() and not overwrite:
         raise OutputRefusedError(f"the {what} {path} exists; choose another name or pass --overwrite to replace it.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:12]}-{path.name}")
+    tmp = _temporary_name(path)
     try:
         write(tmp)
         if overwrite:

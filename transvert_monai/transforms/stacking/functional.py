@@ -39,7 +39,14 @@ import torch.nn.functional as F
 from monai.utils import StrEnum, look_up_option
 
 from transvert_monai.data.labels import is_vertebra_label, label_to_name
-from transvert_monai.geometry import ProjectionGeometry, as_affine, triangulate, view_aligned_axes, view_aligned_frame
+from transvert_monai.geometry import (
+    ProjectionGeometry,
+    as_affine,
+    box_corners_mm,
+    triangulate,
+    view_aligned_axes,
+    view_aligned_frame,
+)
 from transvert_monai.resources import check_memory
 from transvert_monai.metrics.binarize import binarize_prediction
 
@@ -218,12 +225,6 @@ def _check_stack_inputs(
     return pred.to(torch.float32), labels, aff
 
 
-def _corners(affine: torch.Tensor, lo: Sequence[float], hi: Sequence[float]) -> torch.Tensor:
-    """World positions (8, 3) of the corners of the index box [lo, hi]."""
-    box = torch.cartesian_prod(*[torch.tensor([a, b], dtype=torch.float64) for a, b in zip(lo, hi)])
-    return box @ affine[:3, :3].T + affine[:3, 3]
-
-
 #: Bytes per voxel of the stacked spine map while it is built and written: the uint8 labels, the float32 winning
 #: scores, and the writers' copies (NIfTI, per-label marching cubes).
 STACK_BYTES_PER_VOXEL = 16
@@ -234,7 +235,7 @@ def _stack_grid(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(voxel counts (3,), world corner (3,)) of the stacked map around vertebra grids of ``size`` voxels."""
     size_t = torch.tensor([float(s) for s in size], dtype=torch.float64)
-    corners = torch.cat([_corners(a, [-0.5] * 3, (size_t - 0.5).tolist()) for a in affines])
+    corners = torch.cat([box_corners_mm(a, [-0.5] * 3, (size_t - 0.5).tolist()) for a in affines])
     lo = corners.amin(0) - margin_mm
     n = torch.ceil((corners.amax(0) + margin_mm - lo) / spacing_mm).clamp(1, 2**40).long()
     return n, lo
@@ -307,7 +308,7 @@ def stack_vertebrae(
             continue
         # output voxels that can see this vertebra's foreground (its voxel bounding box + 1 voxel)
         fg_lo, fg_hi = [float(t[0]) - 1 for t in span], [float(t[-1]) + 1 for t in span]
-        reach = _corners(aff[b], fg_lo, fg_hi) @ inv_out[:3, :3].T + inv_out[:3, 3]
+        reach = box_corners_mm(aff[b], fg_lo, fg_hi) @ inv_out[:3, :3].T + inv_out[:3, 3]
         start = torch.floor(reach.amin(0)).long().clamp(min=0)
         stop = torch.minimum(torch.ceil(reach.amax(0)).long() + 1, n)
         if (stop <= start).any():
